@@ -1,0 +1,10 @@
+// @netgrant/core: typed wrappers over koffi and the chain runtime.
+// exec.js first: it records stdio's blocking state before anything else runs.
+export * from './exec.js';
+export * from './errors.js';
+export * from './fd.js';
+export * from './runtime/options.js';
+export * from './runtime/values.js';
+export * from './runtime/output.js';
+export * from './runtime/env.js';
+export * from './runtime/program.js';

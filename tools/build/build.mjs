@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// Bundle the toolkit: packages/netgrant/src/main.ts -> packages/netgrant/dist/netgrant.cjs
+// with koffi's JS inlined and its native module copied beside the bundle.
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const require = createRequire(join(root, 'package.json'));
+const out = join(root, 'packages', 'netgrant', 'dist');
+const arch = { x64: 'x64', arm64: 'arm64' }[process.arch];
+if (!arch) throw new Error(`unsupported architecture ${process.arch}`);
+const nativePkg = `@koromix/koffi-linux-${arch}`;
+
+/** esbuild options shared by the toolkit bundle and the test bundles. */
+export function bundleOptions() {
+  return {
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    sourcemap: false,
+    legalComments: 'none',
+    logLevel: 'warning',
+    // koffi's CommonJS entry (its ESM one needs import.meta.url), and its
+    // native module loaded from beside the bundle.
+    alias: {
+      koffi: join(root, 'node_modules', 'koffi', 'index.cjs'),
+      [nativePkg]: join(root, 'tools', 'build', 'koffi-native.cjs'),
+    },
+    // koffi probes every platform package inside try/catch; only ours exists.
+    external: ['@koromix/*'],
+  };
+}
+
+/** Copy koffi's native module for this machine into dir. */
+export function copyNative(dir) {
+  mkdirSync(dir, { recursive: true });
+  const pkgDir = dirname(require.resolve(`${nativePkg}/package.json`));
+  copyFileSync(join(pkgDir, `linux_${arch}`, 'koffi.node'), join(dir, 'koffi.node'));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await build({
+    ...bundleOptions(),
+    entryPoints: [join(root, 'packages', 'netgrant', 'src', 'main.ts')],
+    outfile: join(out, 'netgrant.cjs'),
+    minifySyntax: true,
+  });
+  copyNative(out);
+}

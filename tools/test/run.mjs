@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+// The test runner: bundles every *.test.ts with esbuild, runs each file as
+// its own process inside a fresh network and mount namespace (so nothing a
+// test does reaches the host's network namespace or /run/netns), parses
+// uvu's per-file summary and ends with the line `N passed, N failed`.
+//
+//   node tools/test/run.mjs [--jobs N] [--filter SUBSTR] [--summary FILE] [path...]
+import { build } from 'esbuild';
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { join, relative, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleOptions, copyNative } from '../build/build.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const args = process.argv.slice(2);
+let jobs = 2;
+let filter = '';
+let summaryFile = '';
+const roots = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--jobs') jobs = Number(args[++i]);
+  else if (args[i] === '--filter') filter = args[++i];
+  else if (args[i] === '--summary') summaryFile = args[++i];
+  else roots.push(args[i]);
+}
+
+function findTests(dir, out) {
+  let entries;
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (e === 'node_modules' || e === 'dist' || e.startsWith('.')) continue;
+    const p = join(dir, e);
+    if (statSync(p).isDirectory()) findTests(p, out);
+    else if (e.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+const searchRoots = roots.length ? roots.map((r) => join(process.cwd(), r)) : [join(root, 'packages'), join(root, 'test'), join(root, 'tools')];
+const files = searchRoots.flatMap((r) => (statSync(r).isFile() ? [r] : findTests(r, []))).filter((f) => f.includes(filter)).sort();
+if (files.length === 0) {
+  console.log('no test files found');
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+
+const outdir = join(root, '.build', 'test');
+rmSync(outdir, { recursive: true, force: true });
+await build({
+  ...bundleOptions(),
+  entryPoints: files,
+  outdir,
+  outbase: root,
+  outExtension: { '.js': '.cjs' },
+  // Test-only libraries are loaded from node_modules.
+  external: [...bundleOptions().external, 'uvu', 'uvu/*', 'fast-check'],
+});
+copyNative(outdir);
+// Every bundle dir needs koffi.node beside it: link one copy into each.
+for (const f of files) {
+  const dir = join(outdir, dirname(relative(root, f)));
+  if (dir !== outdir) copyNative(dir);
+}
+
+const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
+const PER_FILE_TIMEOUT_MS = Number(process.env.NETGRANT_TEST_TIMEOUT_MS ?? 600000);
+
+function runOne(file) {
+  const bundle = join(outdir, relative(root, file)).replace(/\.ts$/, '.cjs');
+  return new Promise((resolve) => {
+    const started = Date.now();
+    // A fresh netns and a private mount ns with its own /run/netns.
+    const script = 'mount --make-rprivate / && mkdir -p /run/netns && mount -t tmpfs -o mode=0755 netgrant-test /run/netns && ip link set lo up && exec "$@"';
+    const child = spawn('unshare', ['--net', '--mount', '--', 'sh', '-c', script, 'sh', process.execPath, bundle], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: '1', NETGRANT_ROOT: root },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => {
+      out += `\n[runner] timed out after ${PER_FILE_TIMEOUT_MS} ms, killed\n`;
+      child.kill('SIGKILL');
+    }, PER_FILE_TIMEOUT_MS);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const text = strip(out);
+      const num = (label) => {
+        const m = text.match(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'm'));
+        return m ? Number(m[1]) : null;
+      };
+      const total = num('Total');
+      const passed = num('Passed');
+      const skipped = num('Skipped') ?? 0;
+      let failed;
+      let pass;
+      if (total === null || passed === null) {
+        pass = 0;
+        failed = 1; // crashed or printed no summary
+      } else {
+        pass = passed;
+        failed = total - passed - skipped;
+        if (code !== 0 && failed === 0) failed = 1;
+      }
+      resolve({ file: relative(root, file), pass, failed, skipped, code, signal, text, ms: Date.now() - started });
+    });
+  });
+}
+
+const results = [];
+let next = 0;
+async function worker() {
+  while (next < files.length) {
+    const f = files[next++];
+    const r = await runOne(f);
+    results.push(r);
+    const status = r.failed ? 'FAIL' : 'ok  ';
+    console.log(`${status} ${r.file}  (${r.pass} passed, ${r.failed} failed, ${(r.ms / 1000).toFixed(1)} s)`);
+    if (r.failed || process.env.NETGRANT_TEST_VERBOSE) {
+      console.log(r.text.split('\n').map((l) => `     | ${l}`).join('\n'));
+    }
+  }
+}
+await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker));
+const passed = results.reduce((a, r) => a + r.pass, 0);
+const failed = results.reduce((a, r) => a + r.failed, 0);
+const skipped = results.reduce((a, r) => a + r.skipped, 0);
+const line = `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`;
+if (summaryFile) writeFileSync(summaryFile, line + '\n');
+mkdirSync(join(root, '.build'), { recursive: true });
+writeFileSync(join(root, '.build', 'test-summary.txt'), line + '\n');
+console.log(line);
+process.exit(failed ? 1 : 0);
