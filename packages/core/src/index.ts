@@ -8,3 +8,5 @@ export * from './runtime/values.js';
 export * from './runtime/output.js';
 export * from './runtime/env.js';
 export * from './runtime/program.js';
+export * from './socket.js';
+export * from './message.js';

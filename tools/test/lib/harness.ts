@@ -49,5 +49,8 @@ export function tempDir(prefix = 'netgrant-test-'): { dir: string; cleanup: () =
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** Debian's Python (any uid can run it, unlike a per-user pyenv). */
+export const PYTHON = '/usr/bin/python3';
+
 /** The uid/gid tests use for an unprivileged caller. */
 export const NOBODY = 65534;
