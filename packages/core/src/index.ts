@@ -10,3 +10,4 @@ export * from './runtime/env.js';
 export * from './runtime/program.js';
 export * from './socket.js';
 export * from './message.js';
+export * from './runtime/fdargs.js';

@@ -28,7 +28,7 @@ if (process.env.HYGIENE_CHILD) {
 } else {
   // uvu touches process.stdout when loaded, so the child mode above must not load it.
   const { test } = require('uvu') as typeof import('uvu');
-  const assert = require('uvu/assert') as typeof import('uvu/assert');
+  const assert: typeof import('uvu/assert') = require('uvu/assert');
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   test('exec through the runtime leaves a clean process', async () => {

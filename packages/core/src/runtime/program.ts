@@ -6,6 +6,7 @@ import { exec, rawArgs } from '../exec.js';
 import { parseOptions, type OptionDef, type OptionValues } from './options.js';
 import { say } from './output.js';
 import { processEnv, type Env } from './env.js';
+import { nodeRuntimeFds } from './fdargs.js';
 
 export const EXIT_DENIED = 1;
 export const EXIT_USAGE = 100;
@@ -77,6 +78,7 @@ export async function runProgram(prog: Program, argv: readonly Buffer[] = rawArg
   const kept = new Set<number>();
   let chain: Chain;
   try {
+    nodeRuntimeFds();
     const { opts, rest } = parseOptions(argv, prog.options);
     chain = {
       name: prog.name,

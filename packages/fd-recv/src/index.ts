@@ -1,0 +1,70 @@
+// fd-recv: receive one framed message (or one byte + one fd with --byte),
+// place its fds at fixed numbers, export the allowed metadata, exec the rest.
+import {
+  UsageError, InputError, ProtocolError, checkSocketFd, placeFds, closeAll, recvMessage, recvByte, decodeEnv,
+  parseFd, parseFdList, parseUint, optString, optList, optFlag, requireString, MAX_FDS_PER_MESSAGE, type Program,
+} from '@netgrant/core';
+
+const VAR_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export const program: Program = {
+  name: 'fd-recv',
+  usage: '-s SOCKFD [-d FD[,FD...]] [-m MIN] [-e VAR]... [-E] [-t MS] [-z BYTES] [--byte C] prog...',
+  options: [
+    { name: 'socket', short: 's', value: true },
+    { name: 'fds', short: 'd', value: true },
+    { name: 'min', short: 'm', value: true },
+    { name: 'env', short: 'e', value: true, multi: true },
+    { name: 'any-env', short: 'E' },
+    { name: 'timeout', short: 't', value: true },
+    { name: 'max-size', short: 'z', value: true },
+    { name: 'byte', value: true },
+  ],
+  run(chain, opts) {
+    const sock = parseFd(requireString(opts, 'socket', '-s'), '-s');
+    const listed = optString(opts, 'fds');
+    const byteText = optString(opts, 'byte');
+    const byte = byteText === undefined ? undefined : parseUint(byteText, '--byte', 0, 255);
+    // Without -d: whatever arrives goes to 3, 4, ... (at most 64 fds).
+    const targets = listed !== undefined ? parseFdList(listed, '-d') : byte !== undefined ? [3] : null;
+    const maxFds = targets ? targets.length : 64;
+    const minText = optString(opts, 'min');
+    const min = minText === undefined ? (targets ? targets.length : 0) : parseUint(minText, '-m', 0, maxFds);
+    const timeoutText = optString(opts, 'timeout');
+    const timeoutMs = timeoutText === undefined ? -1 : parseUint(timeoutText, '-t', 0, 2147483647);
+    const sizeText = optString(opts, 'max-size');
+    const maxPayload = sizeText === undefined ? 65536 : parseUint(sizeText, '-z', 0, 1 << 28);
+    const allowAll = optFlag(opts, 'any-env');
+    const allowed = new Set(optList(opts, 'env').flatMap((v) => v.split(',')));
+    for (const n of allowed) if (!VAR_RE.test(n)) throw new UsageError(`-e: invalid variable name ${JSON.stringify(n)}`);
+    if (byte !== undefined && (targets!.length !== 1 || allowed.size || allowAll)) throw new UsageError('--byte receives exactly one fd and no variables');
+    if (targets?.includes(sock)) throw new UsageError(`-d: fd ${sock} is the socket`);
+    if (targets && targets.length > MAX_FDS_PER_MESSAGE) throw new UsageError(`-d: at most ${MAX_FDS_PER_MESSAGE} fds`);
+    checkSocketFd(sock, '-s');
+
+    if (byte !== undefined) {
+      const fd = recvByte(sock, byte, timeoutMs);
+      placeFds([fd], targets!);
+      chain.keep(targets![0]!);
+      return;
+    }
+    const msg = recvMessage(sock, { maxFds, maxPayload, timeoutMs });
+    let vars: [string, string][];
+    try {
+      if (msg.fds.length < min) throw new ProtocolError('receive message', `expected at least ${min} fd${min === 1 ? '' : 's'}, got ${msg.fds.length}`);
+      vars = decodeEnv(msg.payload);
+    } catch (e) {
+      closeAll(msg.fds);
+      throw e;
+    }
+    const places = targets ? targets.slice(0, msg.fds.length) : msg.fds.map((_, i) => 3 + i);
+    if (!targets && places.includes(sock)) {
+      closeAll(msg.fds);
+      throw new InputError(`fds would be placed on the socket fd ${sock}: use -d`);
+    }
+    placeFds(msg.fds, places);
+    for (const fd of places) chain.keep(fd);
+    // Only variables the administrator allowed reach the next program.
+    for (const [k, v] of vars) if (allowAll || allowed.has(k)) chain.env.set(k, v);
+  },
+};
