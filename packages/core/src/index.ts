@@ -1,6 +1,8 @@
 // @netgrant/core: typed wrappers over koffi and the chain runtime.
-// exec.js first: it records stdio's blocking state before anything else runs.
+// exec.js and startfds.js first: they record stdio's blocking state and the
+// inherited fds before anything else runs.
 export * from './exec.js';
+export * from './runtime/startfds.js';
 export * from './errors.js';
 export * from './fd.js';
 export * from './runtime/options.js';

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import koffi from 'koffi';
-import { runProgram, optString, parseFd } from '@netgrant/core';
+import { runProgram, optString, parseFd, close, open, socketpair, O_RDONLY } from '@netgrant/core';
 
 if (process.env.HYGIENE_CHILD) {
   // Make the state Node leaves behind as bad as it gets: stdout touched (pipe
@@ -23,6 +23,14 @@ if (process.env.HYGIENE_CHILD) {
     options: [{ name: 'keep', short: 'k', value: true }],
     run(chain, opts) {
       chain.keep(parseFd(optString(opts, 'keep')!, '-k'));
+      if (process.env.REUSE_FD) {
+        // Close inherited fd 8 and let one of our own fds take its number:
+        // it must not be handed on. A socketpair of ours must not be either.
+        close(8);
+        const fd = open('/dev/zero', O_RDONLY);
+        if (fd !== 8) throw new Error(`expected fd 8, got ${fd}`);
+        socketpair();
+      }
     },
   });
 } else {
@@ -34,10 +42,11 @@ if (process.env.HYGIENE_CHILD) {
   test('exec through the runtime leaves a clean process', async () => {
     const dn7 = openSync('/dev/null', 'r');
     const dn8 = openSync('/dev/null', 'r');
+    const dn9 = openSync('/dev/null', 'r');
     // bash builds non-UTF-8 argv and env bytes; node gets them byte-exact.
-    const script = `exec env $'ODDVAR=x\\xfey' HYGIENE_CHILD=1 "$0" "$1" -k 7 /bin/sh -c 'read x' probe $'a\\xffb' ''`;
+    const script = `exec env $'ODDVAR=x\\xfey' HYGIENE_CHILD=1 REUSE_FD=1 "$0" "$1" -k 7 /bin/sh -c 'read x' probe $'a\\xffb' ''`;
     const child = spawn('bash', ['-c', script, process.execPath, process.argv[1]!], {
-      stdio: ['pipe', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 'ignore', dn7, dn8],
+      stdio: ['pipe', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 'ignore', dn7, dn8, dn9],
     });
     let out = '';
     let err = '';
@@ -61,7 +70,9 @@ if (process.env.HYGIENE_CHILD) {
       assert.is(field('SigIgn'), '0000000000000000', 'SIGPIPE and SIGXFSZ not ignored');
       assert.is(field('Threads'), '1');
       const fds = readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
-      assert.equal(fds, [0, 1, 2, 7], 'exactly stdio and the kept fd');
+      // 7: kept by the link; 9: inherited and untouched, handed on; 8: inherited,
+      // closed by the link and its number reused by one of ours: not handed on.
+      assert.equal(fds, [0, 1, 2, 7, 9], 'exactly stdio, the kept fd and the untouched inherited fd');
       for (const fd of [0, 1, 2]) {
         const flags = parseInt(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').match(/flags:\s+(\d+)/)![1]!, 8);
         assert.is(flags & 0o4000, 0, `fd ${fd} blocking`);

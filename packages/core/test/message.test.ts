@@ -4,12 +4,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeSync, readSync } from 'node:fs';
+import { readFileSync, readSync } from 'node:fs';
 import {
   socketpair, sendMessage, recvMessage, encodeEnv, decodeEnv, sendmsg, sendByte, recvByte, encodeHeader,
-  close, listOpenFds, setPassCred, peerCred, isUnixSocket, isUnnamedPair, ProtocolError, SOCK_STREAM,
+  close, listOpenFds, setPassCred, peerCred, isUnixSocket, isUnnamedPair, ProtocolError,
 } from '@netgrant/core';
-import { PYTHON } from '../../../tools/test/lib/harness.js';
+import { PYTHON, pipeWith } from '../../../tools/test/lib/harness.js';
 
 const PY_RECV = `
 import socket, struct, os, sys, json
@@ -37,12 +37,6 @@ payload = b'A=1\\0B=two words\\0'
 socket.send_fds(s, [struct.pack('>IH', len(payload), 2) + payload], [r1, r2])
 `;
 
-function pipeWith(text: string): number {
-  const [r, w] = socketpair(SOCK_STREAM);
-  writeSync(w, text);
-  close(w);
-  return r;
-}
 
 test('Node sends, Python receives (framing + 2 fds)', () => {
   const [a, b] = socketpair();

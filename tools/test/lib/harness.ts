@@ -4,6 +4,8 @@
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { writeSync } from 'node:fs';
+import { socketpair, close } from '@netgrant/core';
 import { join } from 'node:path';
 
 export const ROOT = process.env.NETGRANT_ROOT ?? process.cwd();
@@ -20,7 +22,7 @@ export interface Result {
 }
 
 /** Run argv to completion; env defaults to a clean env with the toolkit on PATH. */
-export function run(argv: string[], opts: SpawnSyncOptions & { input?: string | Buffer } = {}): Result {
+export function run(argv: string[], opts: SpawnSyncOptions = {}): Result {
   const r = spawnSync(argv[0]!, argv.slice(1), {
     env: { PATH, ...(opts.env ?? {}) },
     timeout: 60000,
@@ -39,7 +41,7 @@ export function run(argv: string[], opts: SpawnSyncOptions & { input?: string | 
 }
 
 /** Run a shell command line with sh -c. */
-export function sh(script: string, opts: SpawnSyncOptions & { input?: string | Buffer } = {}): Result {
+export function sh(script: string, opts: SpawnSyncOptions = {}): Result {
   return run(['/bin/sh', '-c', script], opts);
 }
 
@@ -54,3 +56,36 @@ export const PYTHON = '/usr/bin/python3';
 
 /** The uid/gid tests use for an unprivileged caller. */
 export const NOBODY = 65534;
+
+/**
+ * Run argv with the given fds placed at the given numbers in the child
+ * (e.g. {3: sock, 4: pipe}); stdin ignored, stdout/stderr captured.
+ */
+export function runWithFds(argv: string[], fds: Record<number, number>, opts: SpawnSyncOptions = {}): Result {
+  const max = Math.max(2, ...Object.keys(fds).map(Number));
+  const stdio: (number | 'ignore' | 'pipe')[] = ['ignore', 'pipe', 'pipe'];
+  for (let n = 3; n <= max; n++) stdio.push('ignore');
+  for (const [n, fd] of Object.entries(fds)) stdio[Number(n)] = fd;
+  return run(argv, { ...opts, stdio });
+}
+
+/** The failure contract: exit `code`, exactly one stderr line `prog: fatal: ...` matching re. */
+export function failsWith(r: Result, prog: string, code: number, re: RegExp): string | null {
+  if (r.status !== code) return `exit ${r.status} (signal ${r.signal}), expected ${code}; stderr: ${r.stderr}`;
+  const lines = r.stderr.split('\n');
+  if (lines.length !== 2 || lines[1] !== '') return `expected one stderr line, got: ${JSON.stringify(r.stderr)}`;
+  if (!lines[0]!.startsWith(`${prog}: fatal: `)) return `bad message format: ${lines[0]}`;
+  if (!re.test(lines[0]!)) return `message ${JSON.stringify(lines[0])} does not match ${re}`;
+  return null;
+}
+
+/** A readable fd (one end of a socketpair) that yields text then EOF: a stand-in resource. */
+export function pipeWith(text: string): number {
+  const [r, w] = socketpair();
+  writeSync(w, text);
+  close(w);
+  return r;
+}
+
+/** Shell snippet printing the fd numbers open in the shell itself (it opens no fd to look). */
+export const SHOW_FDS = 'for n in $(seq 0 20); do [ -e /proc/$$/fd/$n ] && printf "%s " $n; done; echo';

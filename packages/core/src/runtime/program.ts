@@ -6,7 +6,7 @@ import { exec, rawArgs } from '../exec.js';
 import { parseOptions, type OptionDef, type OptionValues } from './options.js';
 import { say } from './output.js';
 import { processEnv, type Env } from './env.js';
-import { nodeRuntimeFds } from './fdargs.js';
+import { snapshotStartFds, inheritedFdsStillOpen } from './startfds.js';
 
 export const EXIT_DENIED = 1;
 export const EXIT_USAGE = 100;
@@ -78,7 +78,7 @@ export async function runProgram(prog: Program, argv: readonly Buffer[] = rawArg
   const kept = new Set<number>();
   let chain: Chain;
   try {
-    nodeRuntimeFds();
+    snapshotStartFds();
     const { opts, rest } = parseOptions(argv, prog.options);
     chain = {
       name: prog.name,
@@ -91,5 +91,5 @@ export async function runProgram(prog: Program, argv: readonly Buffer[] = rawArg
   } catch (e) {
     die(prog, e);
   }
-  return execNext(prog.name, chain.rest, [...kept]);
+  return execNext(prog.name, chain.rest, [...new Set([...inheritedFdsStillOpen(), ...kept])]);
 }

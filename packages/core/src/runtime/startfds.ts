@@ -1,0 +1,84 @@
+// The fds this process had when the link started, in two kinds:
+// - Node's own (its event loop's epoll and eventfds, its self-pipes), opened
+//   before any JS ran. A chain that names an fd the previous link did not
+//   pass may hit one of these numbers: it must read as "not open".
+// - inherited ones (everything else >= 3). Node marks fds 0-15 close-on-exec
+//   at startup; a chain link must hand every inherited fd it did not touch
+//   on to the next program, like any C chain loader. They are recorded with
+//   their identity (st_dev, st_ino) so that a number the link closed and
+//   that was later reused by one of our own fds is not handed on.
+import { readdirSync, readlinkSync, readFileSync, fstatSync } from 'node:fs';
+
+interface StartFds {
+  node: Set<number>;
+  inherited: Map<number, string>;
+}
+let snapshot: StartFds | undefined;
+
+function identity(fd: number): string | null {
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return null;
+  }
+}
+
+function take(): StartFds {
+  const node = new Set<number>();
+  const inherited = new Map<number, string>();
+  const pipes = new Map<string, { fd: number; mode: number }[]>();
+  const others: number[] = [];
+  for (const name of readdirSync('/proc/self/fd')) {
+    const fd = Number(name);
+    if (!(fd >= 3)) continue;
+    let target: string;
+    let flags: number;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+      flags = parseInt(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1').match(/flags:\s+(\d+)/)![1]!, 8);
+    } catch {
+      continue; // the directory fd readdir used, already closed
+    }
+    if (/^anon_inode:\[(eventpoll|eventfd|io_uring|signalfd|timerfd)\]$/.test(target)) {
+      node.add(fd);
+      continue;
+    }
+    if (target.startsWith('pipe:') && flags & 0o2000000) {
+      const ends = pipes.get(target) ?? [];
+      ends.push({ fd, mode: flags & 3 });
+      pipes.set(target, ends);
+    }
+    others.push(fd);
+  }
+  // A pipe with both ends open here, close-on-exec: Node's own self-pipe.
+  for (const ends of pipes.values()) {
+    if (ends.some((e) => e.mode === 0) && ends.some((e) => e.mode === 1)) for (const e of ends) node.add(e.fd);
+  }
+  for (const fd of others) {
+    if (node.has(fd)) continue;
+    const id = identity(fd);
+    if (id) inherited.set(fd, id);
+  }
+  return { node, inherited };
+}
+
+/** Take the snapshot (once, before a link opens anything). */
+export function snapshotStartFds(): void {
+  snapshot ??= take();
+}
+// At load: core is the first module the bundle runs, so nothing has touched
+// stdio yet (initialising process.stdout on a pipe opens /dev/null).
+snapshotStartFds();
+
+/** fds Node opened for itself before any JS ran. */
+export function nodeRuntimeFds(): ReadonlySet<number> {
+  snapshotStartFds();
+  return snapshot!.node;
+}
+
+/** Inherited fds (>= 3) still open here as the same file: to be handed on at exec. */
+export function inheritedFdsStillOpen(): number[] {
+  snapshotStartFds();
+  return [...snapshot!.inherited].filter(([fd, id]) => identity(fd) === id).map(([fd]) => fd);
+}
