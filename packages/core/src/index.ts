@@ -13,3 +13,4 @@ export * from './runtime/program.js';
 export * from './socket.js';
 export * from './message.js';
 export * from './runtime/fdargs.js';
+export * from './users.js';
