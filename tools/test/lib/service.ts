@@ -10,6 +10,8 @@ export interface Server {
   readonly proc: ChildProcess;
   /** What the server printed so far (stdout + stderr). */
   output(): string;
+  /** Wait (up to ms) until the output matches re; returns whether it did. */
+  waitForOutput(re: RegExp, ms?: number): Promise<boolean>;
   /** SIGTERM the whole process group, SIGKILL after 2 s; resolves when it is gone. */
   stop(): Promise<void>;
 }
@@ -28,6 +30,13 @@ export async function startServer(argv: string[], path: string, env: Record<stri
     path,
     proc,
     output: () => out,
+    async waitForOutput(re, ms = 3000) {
+      for (let waited = 0; !re.test(out); waited += 20) {
+        if (waited >= ms) return false;
+        await sleep(20);
+      }
+      return true;
+    },
     async stop() {
       if (exited) return;
       try {
