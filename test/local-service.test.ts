@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chmodSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, tempDir, PATH, NOBODY } from '../tools/test/lib/harness.js';
+import { run, tempDir, NOBODY } from '../tools/test/lib/harness.js';
 import { startServer, type Server } from '../tools/test/lib/service.js';
 
 const { dir, cleanup } = tempDir();

@@ -14,3 +14,4 @@ export * from './socket.js';
 export * from './message.js';
 export * from './runtime/fdargs.js';
 export * from './users.js';
+export * from './pair.js';

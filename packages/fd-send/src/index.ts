@@ -1,7 +1,7 @@
 // fd-send: send fds and KEY=VALUE metadata over a unix socket in one framed
 // message (or one byte + one fd with --byte), then exec the rest or exit 0.
 import {
-  UsageError, InputError, checkSocketFd, checkOpenFd, closeQuietly, encodeEnv, sendMessage, sendByte,
+  UsageError, InputError, checkSocketFd, isUnnamedPair, setPassCred, checkOpenFd, closeQuietly, encodeEnv, sendMessage, sendByte,
   parseFd, parseFdList, parseUint, optString, optList, optFlag, requireString, type Program,
 } from '@netgrant/core';
 
@@ -34,6 +34,9 @@ export const program: Program = {
       if (v === undefined) throw new InputError(`-e: variable ${n} is not set`);
       return [n, v] as const;
     });
+    // On a socketpair the receiver learns who we are from SCM_CREDENTIALS,
+    // which the kernel records only if an end has SO_PASSCRED at send time.
+    if (isUnnamedPair(sock)) setPassCred(sock, true);
     if (byte !== undefined) sendByte(sock, byte, fds[0]!);
     else sendMessage(sock, encodeEnv(vars), fds);
     // The peer holds them now; the next program must not (a lease lives as long as its fd).

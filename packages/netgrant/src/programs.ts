@@ -4,5 +4,6 @@ import type { Program } from '@netgrant/core';
 import { program as fdSend } from '@netgrant/fd-send';
 import { program as fdRecv } from '@netgrant/fd-recv';
 import { program as peerCheck } from '@netgrant/peer-check';
+import { program as ipcPair } from '@netgrant/ipc-pair';
 
-export const programs: ReadonlyMap<string, Program> = new Map([fdSend, fdRecv, peerCheck].map((p) => [p.name, p]));
+export const programs: ReadonlyMap<string, Program> = new Map([fdSend, fdRecv, peerCheck, ipcPair].map((p) => [p.name, p]));

@@ -38,7 +38,12 @@ export function socketPeer(sock: number, timeoutMs: number): Peer {
     const r = recvmsg(sock, 1, 1, MSG_PEEK);
     closeAll(r.fds);
     if (r.data.length === 0) throw new ProtocolError('get socketpair peer credentials', 'the peer closed the connection without sending', 32);
-    if (!r.creds) throw new ProtocolError('get socketpair peer credentials', 'no credentials arrived with the data');
+    // Credentials are recorded only if an end had SO_PASSCRED when the data
+    // was sent; otherwise they read as pid 0 and the overflow uid (65534,
+    // "nobody"): never take that for a real peer.
+    if (!r.creds || r.creds.pid === 0) {
+      throw new ProtocolError('get socketpair peer credentials', 'the kernel did not record who sent the data (SO_PASSCRED was not set on either end when it was sent; fd-send, ipc-pair and spawnOnSocketpair set it)');
+    }
     return { ...r.creds, groups: databaseGroups(r.creds.uid, r.creds.gid), source: 'SCM_CREDENTIALS' };
   } finally {
     setPassCred(sock, false);

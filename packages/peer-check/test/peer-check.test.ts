@@ -9,13 +9,13 @@ import { run, runWithFds, failsWith, PYTHON, PATH, NOBODY } from '../../../tools
  * hands one end to a sender running as `sender` (setpriv) that writes a
  * framed message, and runs `argv` with the other end at fd 3.
  */
-function overSocketpair(sender: string[], argv: string[], send = true): { status: number; out: string; err: string } {
+function overSocketpair(sender: string[], argv: string[], send = true, passcred = true): { status: number; out: string; err: string } {
   const py = `
 import socket, os, subprocess, sys, json, struct
 a, b = socket.socketpair()
 A = os.dup(a.fileno()); B = os.dup(b.fileno()); a.close(); b.close()
 os.dup2(B, 14); os.close(B)
-code = "import socket,struct; s=socket.socket(fileno=14); ${send ? 's.sendall(struct.pack(\\">IH\\",6,0)+b\\"X=abc\\\\0\\")' : 'pass'}"
+code = "import socket,struct; s=socket.socket(fileno=14); ${passcred ? 's.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1); ' : ''}${send ? 's.sendall(struct.pack(\\">IH\\",6,0)+b\\"X=abc\\\\0\\")' : 'pass'}"
 p = subprocess.run(${JSON.stringify(sender)} + [${JSON.stringify(PYTHON)}, '-c', code], pass_fds=[14])
 os.close(14)
 os.dup2(A, 3); os.close(A)
@@ -35,6 +35,17 @@ test('socketpair: SCM_CREDENTIALS name the real sender, not the pair creator; da
   const denied = overSocketpair(AS_NOBODY, ['peer-check', '-s', '3', '-u', '0', 'true']);
   assert.is(denied.status, 1);
   assert.is(denied.err, `peer-check: fatal: peer uid ${NOBODY} gid ${NOBODY} pid ${denied.err.match(/pid (\d+)/)?.[1]} is not allowed\n`);
+  const stranger = overSocketpair(['setpriv', '--reuid=4242', '--regid=4242', '--clear-groups'], ['peer-check', '-s', '3', '-u', String(NOBODY), 'true']);
+  assert.is(stranger.status, 1);
+  assert.match(stranger.err, /peer uid 4242 gid 4242/);
+});
+
+test('socketpair: unrecorded credentials (no SO_PASSCRED at send time) read as the overflow uid and are refused', () => {
+  // Without SO_PASSCRED on either end when the data is sent, the kernel gives
+  // pid 0 and uid 65534 (nobody): a root sender would pass as nobody.
+  const r = overSocketpair([], ['peer-check', '-s', '3', '-u', String(NOBODY), 'true'], true, false);
+  assert.is(r.status, 111);
+  assert.match(r.err, /the kernel did not record who sent the data/);
 });
 
 test('socketpair: a peer that sends nothing is refused after the timeout', () => {
