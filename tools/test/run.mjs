@@ -23,11 +23,15 @@ const args = process.argv.slice(2);
 let jobs = 2;
 let filter = '';
 let summaryFile = '';
+// Chaining modes: every file runs with in-process chaining and again with
+// NETGRANT_EXEC_ONLY=1 (every link a real exec); results must be identical.
+let modes = ['in-process', 'exec-only'];
 const roots = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--jobs') jobs = Number(args[++i]);
   else if (args[i] === '--filter') filter = args[++i];
   else if (args[i] === '--summary') summaryFile = args[++i];
+  else if (args[i] === '--mode') modes = [args[++i]];
   else roots.push(args[i]);
 }
 
@@ -55,8 +59,10 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const outdir = join(root, '.build', 'test');
+// A directory of its own, so that runs at the same time do not clobber each other.
+const outdir = join(root, '.build', `test-${process.pid}`);
 rmSync(outdir, { recursive: true, force: true });
+process.on('exit', () => rmSync(outdir, { recursive: true, force: true }));
 await build({
   ...bundleOptions(),
   entryPoints: files,
@@ -76,7 +82,7 @@ for (const f of files) {
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
 const PER_FILE_TIMEOUT_MS = Number(process.env.NETGRANT_TEST_TIMEOUT_MS ?? 600000);
 
-function runOne(file) {
+function runOne(file, mode) {
   const bundle = join(outdir, relative(root, file)).replace(/\.ts$/, '.cjs');
   return new Promise((resolve) => {
     const started = Date.now();
@@ -84,7 +90,7 @@ function runOne(file) {
     const script = 'mount --make-rprivate / && mkdir -p /run/netns && mount -t tmpfs -o mode=0755 netgrant-test /run/netns && ip link set lo up && exec "$@"';
     const child = spawn('unshare', ['--net', '--mount', '--', 'sh', '-c', script, 'sh', process.execPath, bundle], {
       cwd: root,
-      env: { ...process.env, NO_COLOR: '1', NETGRANT_ROOT: root },
+      env: { ...process.env, NO_COLOR: '1', NETGRANT_ROOT: root, ...(mode === 'exec-only' ? { NETGRANT_EXEC_ONLY: '1' } : {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -114,17 +120,18 @@ function runOne(file) {
         failed = total - passed - skipped;
         if (code !== 0 && failed === 0) failed = 1;
       }
-      resolve({ file: relative(root, file), pass, failed, skipped, code, signal, text, ms: Date.now() - started });
+      resolve({ file: relative(root, file) + (modes.length > 1 ? `  [${mode}]` : ''), pass, failed, skipped, code, signal, text, ms: Date.now() - started });
     });
   });
 }
 
 const results = [];
+const jobsList = files.flatMap((f) => modes.map((m) => [f, m]));
 let next = 0;
 async function worker() {
-  while (next < files.length) {
-    const f = files[next++];
-    const r = await runOne(f);
+  while (next < jobsList.length) {
+    const [f, m] = jobsList[next++];
+    const r = await runOne(f, m);
     results.push(r);
     const status = r.failed ? 'FAIL' : 'ok  ';
     console.log(`${status} ${r.file}  (${r.pass} passed, ${r.failed} failed, ${(r.ms / 1000).toFixed(1)} s)`);

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { readSync, openSync } from 'node:fs';
 import { socketpair, recvMessage, recvByte, decodeEnv, close, listOpenFds } from '@netgrant/core';
-import { runWithFds, failsWith, pipeWith, SHOW_FDS, PYTHON, PATH } from '../../../tools/test/lib/harness.js';
+import { runWithFds, failsWith, pipeWith, SHOW_FDS, PYTHON, PATH, BASE_ENV } from '../../../tools/test/lib/harness.js';
 
 const readAll = (fd: number) => {
   const b = Buffer.alloc(200);
@@ -29,14 +29,14 @@ import socket, struct, os, subprocess, json, sys
 a, b = socket.socketpair()
 r, w = os.pipe(); os.write(w, b'via python'); os.close(w)
 os.dup2(b.fileno(), 10); os.dup2(r, 11)
-p = subprocess.run(['fd-send', '-s', '10', '-d', '11', '-e', 'WHO'], pass_fds=[10, 11], env={'PATH': os.environ['PATH'], 'WHO': 'netgrant'})
+p = subprocess.run(['fd-send', '-s', '10', '-d', '11', '-e', 'WHO'], pass_fds=[10, 11], env=dict(os.environ, WHO='netgrant'))
 os.close(10); os.close(11); b.close(); os.close(r)
 hdr, fds, _, _ = socket.recv_fds(a, 6, 4)
 ln, nf = struct.unpack('>IH', hdr)
 payload = a.recv(ln, socket.MSG_WAITALL)
 print(json.dumps({'rc': p.returncode, 'nf': nf, 'fds': len(fds), 'payload': payload.decode(), 'data': os.read(fds[0], 100).decode()}))
 `;
-  const r = spawnSync(PYTHON, ['-c', py], { env: { PATH }, encoding: 'utf8' });
+  const r = spawnSync(PYTHON, ['-c', py], { env: BASE_ENV, encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout), { rc: 0, nf: 1, fds: 1, payload: 'WHO=netgrant\0', data: 'via python' });
 });

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readSync } from 'node:fs';
 import { spawnOnSocketpair, sendMessage, recvMessage, decodeEnv, close, encodeEnv } from '@netgrant/core';
-import { run, failsWith, PATH, NOBODY } from '../../../tools/test/lib/harness.js';
+import { run, failsWith, BASE_ENV, NOBODY } from '../../../tools/test/lib/harness.js';
 
 const block = (...words: string[]) => [...words.map((w) => ` ${w}`), ''];
 const SERVER = block('peer-check', '-s', '0', '-u', String(NOBODY), 'redirfd', '-r', '3', '/etc/os-release', 'fd-send', '-s', '1', '-d', '3', '-e', 'PEERUID');
@@ -28,7 +28,7 @@ test('-d places the client end at one fd', () => {
 });
 
 test('from Node: spawnOnSocketpair + sendMessage/recvMessage', async () => {
-  const pair = await spawnOnSocketpair(['peer-check', '-a', 'fd-recv', '-s', '0', '-e', 'WANT', 'sh', '-c', 'exec 3</etc/hostname; exec fd-send -s 1 -d 3 -e WANT -e PEERUID'], { PATH });
+  const pair = await spawnOnSocketpair(['peer-check', '-a', 'fd-recv', '-s', '0', '-e', 'WANT', 'sh', '-c', 'exec 3</etc/hostname; exec fd-send -s 1 -d 3 -e WANT -e PEERUID'], BASE_ENV);
   sendMessage(pair.fd, encodeEnv([['WANT', 'x']]));
   const m = recvMessage(pair.fd, { timeoutMs: 5000 });
   assert.equal(decodeEnv(m.payload), [['WANT', 'x'], ['PEERUID', '0']]);

@@ -1,7 +1,9 @@
 // The bundle's entry: bin/<name> calls main('<name>').
-// @netgrant/core must be imported first (it records stdio state at load).
-import { runProgram, say } from '@netgrant/core';
+// @netgrant/core must be imported first (it records stdio and fd state at load).
+import { runProgram, rawArgs, say } from '@netgrant/core';
+import { join } from 'node:path';
 import { programs } from './programs.js';
+import { ownProgramResolver } from './resolve.js';
 
 export function main(name: string): void {
   const prog = programs.get(name);
@@ -9,5 +11,5 @@ export function main(name: string): void {
     say('netgrant', 'fatal', `unknown program ${name}`);
     process.exit(100);
   }
-  void runProgram(prog);
+  void runProgram(prog, rawArgs(), ownProgramResolver(programs, join(__dirname, '..', 'bin')));
 }

@@ -13,6 +13,12 @@ export const BIN = join(ROOT, 'node_modules', '.bin');
 /** PATH with the toolkit first. */
 export const PATH = `${BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/execline/bin`;
 
+/**
+ * The base environment of every program a test starts: the toolkit on PATH,
+ * and the runner's chaining mode (NETGRANT_EXEC_ONLY=1: every link a real exec).
+ */
+export const BASE_ENV: Record<string, string> = process.env.NETGRANT_EXEC_ONLY ? { PATH, NETGRANT_EXEC_ONLY: process.env.NETGRANT_EXEC_ONLY } : { PATH };
+
 export interface Result {
   status: number | null;
   signal: NodeJS.Signals | null;
@@ -24,7 +30,7 @@ export interface Result {
 /** Run argv to completion; env defaults to a clean env with the toolkit on PATH. */
 export function run(argv: string[], opts: SpawnSyncOptions = {}): Result {
   const r = spawnSync(argv[0]!, argv.slice(1), {
-    env: { PATH, ...(opts.env ?? {}) },
+    env: { ...BASE_ENV, ...(opts.env ?? {}) },
     timeout: 60000,
     ...opts,
     encoding: 'buffer',

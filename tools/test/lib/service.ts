@@ -3,7 +3,7 @@
 // socket accepts connections, and stop every process it started.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { PATH } from './harness.js';
+import { BASE_ENV } from './harness.js';
 
 export interface Server {
   readonly path: string;
@@ -20,7 +20,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Spawn argv (which must create a listening socket at path) and wait up to 10 s for it. */
 export async function startServer(argv: string[], path: string, env: Record<string, string> = {}): Promise<Server> {
-  const proc = spawn(argv[0]!, argv.slice(1), { env: { PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const proc = spawn(argv[0]!, argv.slice(1), { env: { ...BASE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));

@@ -1,12 +1,15 @@
-// The chain runtime: parse a link's options, run it, then exec the rest of
-// argv (or exit 0 when nothing is left). Every failure becomes one line on
-// stderr and the documented exit code; no stack trace reaches a user.
+// The chain runtime: parse a link's options, run it, then go on with the
+// rest of argv: exit 0 when nothing is left; run it in this process when it
+// resolves (through PATH, as exec would) to one of netgrant's own programs;
+// exec it otherwise, and always after a link that dropped privileges. Every
+// failure becomes one line on stderr and the documented exit code; no stack
+// trace reaches a user.
 import { DeniedError, InputError, SysError, UsageError } from '../errors.js';
 import { exec, rawArgs } from '../exec.js';
 import { parseOptions, type OptionDef, type OptionValues } from './options.js';
 import { say } from './output.js';
 import { processEnv, type Env } from './env.js';
-import { snapshotStartFds, inheritedFdsStillOpen } from './startfds.js';
+import { HandOn } from './handon.js';
 
 export const EXIT_DENIED = 1;
 export const EXIT_USAGE = 100;
@@ -35,8 +38,16 @@ export interface Program {
   /** The synopsis after the name, for usage messages. */
   readonly usage: string;
   readonly options: readonly OptionDef[];
+  /**
+   * The link lowers privileges (uid, capabilities, no_new_privs): the next
+   * program must start with a real exec so the kernel recomputes them.
+   */
+  readonly dropsPrivileges?: boolean;
   run(chain: Chain, opts: OptionValues): void | Promise<void>;
 }
+
+/** Finds the netgrant program argv[0] would exec, if it is one of ours. */
+export type OwnProgramResolver = (word: Buffer) => Program | undefined;
 
 /** The exit code for an error a link threw. */
 export function exitCodeFor(e: unknown): number {
@@ -53,11 +64,6 @@ export function messageFor(prog: Program, e: unknown): string {
   return `internal error: ${e instanceof Error ? e.message : String(e)}`;
 }
 
-function die(prog: Program, e: unknown): never {
-  say(prog.name, 'fatal', messageFor(prog, e));
-  process.exit(exitCodeFor(e));
-}
-
 /** Exec the next program; exits 0 if there is none, 126/127 if exec fails. */
 export function execNext(name: string, rest: readonly Buffer[], keepFds: readonly number[]): never {
   if (rest.length === 0) process.exit(0);
@@ -70,26 +76,41 @@ export function execNext(name: string, rest: readonly Buffer[], keepFds: readonl
   }
 }
 
-/** Run one link on argv (default: this process's arguments), then exec the rest. */
-export async function runProgram(prog: Program, argv: readonly Buffer[] = rawArgs()): Promise<never> {
-  const onFatal = (e: unknown): never => die(prog, e);
-  process.on('uncaughtException', onFatal);
-  process.on('unhandledRejection', onFatal);
-  const kept = new Set<number>();
-  let chain: Chain;
-  try {
-    snapshotStartFds();
-    const { opts, rest } = parseOptions(argv, prog.options);
-    chain = {
-      name: prog.name,
-      rest,
-      env: processEnv,
-      keep: (fd) => void kept.add(fd),
-      warn: (msg) => say(prog.name, 'warning', msg),
-    };
-    await prog.run(chain, opts);
-  } catch (e) {
-    die(prog, e);
+/**
+ * Run prog on argv (default: this process's arguments), then the rest of
+ * the chain. `resolveOwn` enables in-process chaining; the environment
+ * variable NETGRANT_EXEC_ONLY=1 turns it off (every link a real exec).
+ */
+export async function runProgram(prog: Program, argv: readonly Buffer[] = rawArgs(), resolveOwn?: OwnProgramResolver): Promise<never> {
+  let current = prog;
+  const die = (e: unknown): never => {
+    say(current.name, 'fatal', messageFor(current, e));
+    process.exit(exitCodeFor(e));
+  };
+  process.on('uncaughtException', die);
+  process.on('unhandledRejection', die);
+  const handOn = new HandOn();
+  const inProcess = resolveOwn !== undefined && processEnv.get('NETGRANT_EXEC_ONLY') !== '1';
+  let words = argv;
+  for (;;) {
+    let rest: Buffer[];
+    try {
+      const parsed = parseOptions(words, current.options);
+      const chain: Chain = {
+        name: current.name,
+        rest: parsed.rest,
+        env: processEnv,
+        keep: (fd) => handOn.keep(fd),
+        warn: (msg) => say(current.name, 'warning', msg),
+      };
+      await current.run(chain, parsed.opts);
+      rest = chain.rest;
+    } catch (e) {
+      return die(e);
+    }
+    const next = inProcess && !current.dropsPrivileges && rest.length > 0 ? resolveOwn(rest[0]!) : undefined;
+    if (!next) return execNext(current.name, rest, handOn.current());
+    current = next;
+    words = rest.slice(1);
   }
-  return execNext(prog.name, chain.rest, [...new Set([...inheritedFdsStillOpen(), ...kept])]);
 }

@@ -15,7 +15,8 @@ interface StartFds {
 }
 let snapshot: StartFds | undefined;
 
-function identity(fd: number): string | null {
+/** An fd's identity (st_dev:st_ino), or null if it is not open. */
+export function fdIdentity(fd: number): string | null {
   try {
     const st = fstatSync(fd, { bigint: true });
     return `${st.dev}:${st.ino}`;
@@ -57,7 +58,7 @@ function take(): StartFds {
   }
   for (const fd of others) {
     if (node.has(fd)) continue;
-    const id = identity(fd);
+    const id = fdIdentity(fd);
     if (id) inherited.set(fd, id);
   }
   return { node, inherited };
@@ -77,8 +78,8 @@ export function nodeRuntimeFds(): ReadonlySet<number> {
   return snapshot!.node;
 }
 
-/** Inherited fds (>= 3) still open here as the same file: to be handed on at exec. */
-export function inheritedFdsStillOpen(): number[] {
+/** The inherited fds (>= 3) with their identities. */
+export function inheritedFds(): ReadonlyMap<number, string> {
   snapshotStartFds();
-  return [...snapshot!.inherited].filter(([fd, id]) => identity(fd) === id).map(([fd]) => fd);
+  return snapshot!.inherited;
 }
