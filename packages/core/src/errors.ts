@@ -7,6 +7,8 @@ const errnoNames = new Map<number, string>();
 for (const [name, num] of Object.entries(constants.errno)) {
   if (!errnoNames.has(num)) errnoNames.set(num, name);
 }
+// Linux errnos Node's table lacks.
+for (const [num, name] of [[77, 'EBADFD']] as const) if (!errnoNames.has(num)) errnoNames.set(num, name);
 
 let strerrorFn: ((n: number) => string) | undefined;
 /** strerror(3) text for an errno value. */

@@ -25,6 +25,7 @@ const closeFn = libc.func('int close(int fd)');
 const dupFcntl = libc.func('int fcntl(int fd, int cmd, ...)');
 const dup3Fn = libc.func('int dup3(int oldfd, int newfd, int flags)');
 const closeRangeFn = libc.func('int close_range(unsigned int first, unsigned int last, int flags)');
+const flockFn = libc.func('int flock(int fd, int op)');
 
 /** open(2); O_CLOEXEC is always added. */
 export function open(path: string, flags: number, mode = 0): number {
@@ -118,4 +119,28 @@ export function listOpenFds(): number[] {
     .map(Number)
     .filter((n) => Number.isInteger(n) && isOpen(n))
     .sort((a, b) => a - b);
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+
+/**
+ * Take an exclusive flock(2) on fd, waiting at most timeoutMs (polling, so
+ * the wait never blocks past it). Throws SysError ETIMEDOUT when it expires.
+ */
+export function lockExclusive(fd: number, timeoutMs: number, what: string): void {
+  const deadline = Date.now() + timeoutMs;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    if ((flockFn(fd, LOCK_EX | LOCK_NB) as number) === 0) return;
+    const e = SysError.last(what);
+    if (e.code !== 'EWOULDBLOCK' && e.code !== 'EAGAIN' && e.code !== 'EINTR') throw e;
+    if (Date.now() >= deadline) throw new SysError(what, 110 /* ETIMEDOUT */, `still locked after ${timeoutMs} ms`);
+    Atomics.wait(nap, 0, 0, 5);
+  }
+}
+
+export function unlock(fd: number): void {
+  flockFn(fd, LOCK_UN);
 }

@@ -15,3 +15,7 @@ export * from './message.js';
 export * from './runtime/fdargs.js';
 export * from './users.js';
 export * from './pair.js';
+export * from './caps.js';
+export * from './ns.js';
+export * from './tun.js';
+export * from './ifname.js';
