@@ -13,6 +13,7 @@ export * from './runtime/program.js';
 export * from './socket.js';
 export * from './message.js';
 export * from './runtime/fdargs.js';
+export * from './runtime/processfds.js';
 export * from './users.js';
 export * from './pair.js';
 export * from './caps.js';

@@ -78,7 +78,12 @@ export function sendMessage(sock: number, payload: Buffer, fds: readonly number[
   sendAll(sock, Buffer.concat([encodeHeader(payload.length, fds.length), payload]), fds);
 }
 
+/** Wait until fd is readable or timeoutMs passes (-1: forever); false on timeout. */
+export type WaitReadable = (fd: number, timeoutMs: number) => boolean | Promise<boolean>;
+
 export interface RecvOptions {
+  /** How to wait for data. Default: a blocking poll(2) on this thread. */
+  wait?: WaitReadable;
   /** Most fds accepted; more is an error (their fds are closed). Default 253. */
   maxFds?: number;
   /** Largest payload accepted. Default 65536. */
@@ -93,7 +98,8 @@ export interface RecvOptions {
  * control data, fd count not matching the header) closes every fd that
  * arrived and throws.
  */
-export function recvMessage(sock: number, opts: RecvOptions = {}): Message {
+export async function recvMessage(sock: number, opts: RecvOptions = {}): Promise<Message> {
+  const wait = opts.wait ?? waitFd;
   const maxFds = Math.min(opts.maxFds ?? MAX_FDS_PER_MESSAGE, MAX_FDS_PER_MESSAGE);
   const maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD;
   const deadline = opts.timeoutMs === undefined || opts.timeoutMs < 0 ? -1 : Date.now() + opts.timeoutMs;
@@ -103,13 +109,13 @@ export function recvMessage(sock: number, opts: RecvOptions = {}): Message {
     closeAll(fds);
     throw new ProtocolError('receive message', detail, errno);
   };
-  const readExactly = (n: number, phase: string, withFds: boolean): Buffer => {
+  const readExactly = async (n: number, phase: string, withFds: boolean): Promise<Buffer> => {
     const parts: Buffer[] = [];
     let got = 0;
     while (got < n) {
       const left = deadline < 0 ? -1 : deadline - Date.now();
       if (deadline >= 0 && left <= 0) fail(`timed out waiting for the ${phase}`, 110 /* ETIMEDOUT */);
-      if (!waitFd(sock, left)) fail(`timed out waiting for the ${phase}`, 110);
+      if (!(await wait(sock, left))) fail(`timed out waiting for the ${phase}`, 110);
       let r;
       try {
         r = recvmsg(sock, n - got, withFds ? maxFds : 0);
@@ -130,13 +136,13 @@ export function recvMessage(sock: number, opts: RecvOptions = {}): Message {
     }
     return Buffer.concat(parts);
   };
-  const header = readExactly(HEADER_SIZE, 'header', true);
+  const header = await readExactly(HEADER_SIZE, 'header', true);
   const len = header.readUInt32BE(0);
   const nfds = header.readUInt16BE(4);
   if (nfds > maxFds) fail(`message announces ${nfds} fds, at most ${maxFds} accepted`);
   if (nfds !== fds.length) fail(`message announces ${nfds} fds but carried ${fds.length}`);
   if (len > maxPayload) fail(`message of ${len} bytes exceeds the limit of ${maxPayload}`, 90 /* EMSGSIZE */);
-  const payload = len > 0 ? readExactly(len, 'payload', false) : Buffer.alloc(0);
+  const payload = len > 0 ? await readExactly(len, 'payload', false) : Buffer.alloc(0);
   return { payload, fds, creds };
 }
 
@@ -150,8 +156,8 @@ export function sendByte(sock: number, byte: number, fd: number): void {
  * Anything else closes what arrived and throws (EPROTO; EPIPE if the peer
  * closed first).
  */
-export function recvByte(sock: number, expected: number, timeoutMs = -1): number {
-  if (!waitFd(sock, timeoutMs)) throw new ProtocolError('receive fd', 'timed out', 110);
+export async function recvByte(sock: number, expected: number, timeoutMs = -1, wait: WaitReadable = waitFd): Promise<number> {
+  if (!(await wait(sock, timeoutMs))) throw new ProtocolError('receive fd', 'timed out', 110);
   const r = recvmsg(sock, 1, 1);
   if (r.data.length === 0) {
     closeAll(r.fds);

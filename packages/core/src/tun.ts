@@ -157,6 +157,12 @@ export interface TunOptions {
   vnetHdr?: boolean;
   /** Keep the packet-information header (omit IFF_NO_PI). Default false. */
   packetInfo?: boolean;
+  /**
+   * Only create, never attach to an existing device (IFF_TUN_EXCL on the
+   * first queue: EBUSY if the name exists). A privileged creator must set
+   * it, or a caller naming another user's persistent tap would get it.
+   */
+  exclusive?: boolean;
 }
 
 export interface TunDevice {
@@ -178,7 +184,7 @@ export function tunFlags(opts: TunOptions = {}): number {
 }
 
 /**
- * Create (or attach to) a tun/tap device: open /dev/net/tun once per queue
+ * Create (or, unless exclusive, attach to) a tun/tap device: open /dev/net/tun once per queue
  * and TUNSETIFF each fd. On failure every fd opened so far is closed.
  */
 export function createTun(opts: TunOptions = {}): TunDevice {
@@ -192,7 +198,7 @@ export function createTun(opts: TunOptions = {}): TunDevice {
     for (let i = 0; i < queues; i++) {
       const fd = openTunDevice();
       fds.push(fd);
-      name = tunSetIff(fd, name, flags);
+      name = tunSetIff(fd, name, i === 0 && opts.exclusive ? flags | IFF_TUN_EXCL : flags);
     }
     return { name, fds, flags };
   } catch (e) {

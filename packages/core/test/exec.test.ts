@@ -22,7 +22,7 @@ if (process.env.HYGIENE_CHILD) {
     usage: '-k FD prog...',
     options: [{ name: 'keep', short: 'k', value: true }],
     run(chain, opts) {
-      chain.keep(parseFd(optString(opts, 'keep')!, '-k'));
+      chain.fds.keep(parseFd(optString(opts, 'keep')!, '-k'));
       if (process.env.REUSE_FD) {
         // Close inherited fd 8 and let one of our own fds take its number:
         // it must not be handed on. A socketpair of ours must not be either.

@@ -9,7 +9,7 @@ import {
   socketpair, sendMessage, recvMessage, encodeEnv, decodeEnv, sendmsg, sendByte, recvByte, encodeHeader,
   close, listOpenFds, setPassCred, peerCred, isUnixSocket, isUnnamedPair, ProtocolError,
 } from '@netgrant/core';
-import { PYTHON, pipeWith } from '../../../tools/test/lib/harness.js';
+import { PYTHON, pipeWith, rejects } from '../../../tools/test/lib/harness.js';
 
 const PY_RECV = `
 import socket, struct, os, sys, json
@@ -38,7 +38,7 @@ socket.send_fds(s, [struct.pack('>IH', len(payload), 2) + payload], [r1, r2])
 `;
 
 
-test('Node sends, Python receives (framing + 2 fds)', () => {
+test('Node sends, Python receives (framing + 2 fds)', async () => {
   const [a, b] = socketpair();
   const f1 = pipeWith('hello');
   const f2 = pipeWith('world');
@@ -52,11 +52,11 @@ test('Node sends, Python receives (framing + 2 fds)', () => {
   assert.equal(JSON.parse(r.stdout), { n: 2, fds: 2, env: ['TAPNAME=tap0', 'X=a b=c'], texts: ['hello', 'world'] });
 });
 
-test('Python sends, Node receives', () => {
+test('Python sends, Node receives', async () => {
   const [a, b] = socketpair();
   const r = spawnSync(PYTHON, ['-c', PY_SEND], { stdio: ['ignore', 'pipe', 'pipe', b], encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
-  const m = recvMessage(a, { timeoutMs: 2000 });
+  const m = await recvMessage(a, { timeoutMs: 2000 });
   assert.equal(decodeEnv(m.payload), [['A', '1'], ['B', 'two words']]);
   assert.is(m.fds.length, 2);
   const buf = Buffer.alloc(10);
@@ -67,11 +67,11 @@ test('Python sends, Node receives', () => {
   close(b);
 });
 
-test('received fds are close-on-exec', () => {
+test('received fds are close-on-exec', async () => {
   const [a, b] = socketpair();
   const f = pipeWith('x');
   sendMessage(a, Buffer.alloc(0), [f]);
-  const m = recvMessage(b);
+  const m = await recvMessage(b);
   const flags = readFileSync(`/proc/self/fdinfo/${m.fds[0]}`, 'utf8').match(/flags:\s+(\d+)/)![1]!;
   assert.ok((parseInt(flags, 8) & 0o2000000) !== 0, `flags ${flags}`);
   [a, b, f, ...m.fds].forEach(close);
@@ -79,12 +79,12 @@ test('received fds are close-on-exec', () => {
 
 /** Run a bad-message case: `send` writes to a, recvMessage on b must throw and leak nothing. */
 function badCase(name: string, send: (a: number) => void, expect: RegExp, opts = {}) {
-  test(`bad message: ${name}`, () => {
+  test(`bad message: ${name}`, async () => {
     const [a, b] = socketpair();
     const before = listOpenFds();
     send(a);
     try {
-      recvMessage(b, { timeoutMs: 300, ...opts });
+      await recvMessage(b, { timeoutMs: 300, ...opts });
       assert.unreachable('should throw');
     } catch (e) {
       assert.instance(e, ProtocolError);
@@ -112,14 +112,14 @@ badCase('fds after the first byte', (a) => withPipes(1, (f) => {
 }), /after the first byte/);
 badCase('timeout with nothing sent', () => undefined, /timed out/);
 
-test('peer closes before sending: EPIPE-class error', () => {
+test('peer closes before sending: EPIPE-class error', async () => {
   const [a, b] = socketpair();
   close(a);
-  assert.throws(() => recvMessage(b, { timeoutMs: 500 }), /closed the connection before sending/);
+  await rejects(recvMessage(b, { timeoutMs: 500 }), /closed the connection before sending/);
   close(b);
 });
 
-test('decodeEnv is strict', () => {
+test('decodeEnv is strict', async () => {
   assert.throws(() => decodeEnv(Buffer.from('A=1')), /NUL-terminated/);
   assert.throws(() => decodeEnv(Buffer.from('=1\0')), /bad entry/);
   assert.throws(() => decodeEnv(Buffer.from('NOEQ\0')), /bad entry/);
@@ -128,24 +128,24 @@ test('decodeEnv is strict', () => {
   assert.throws(() => encodeEnv([['1A', 'x']]), /invalid variable name/);
 });
 
-test('one-byte mode: right byte + one fd; wrong byte or no fd is EPROTO and closes', () => {
+test('one-byte mode: right byte + one fd; wrong byte or no fd is EPROTO and closes', async () => {
   const [a, b] = socketpair();
   const f = pipeWith('z');
   sendByte(a, 0, f);
-  const got = recvByte(b, 0, 1000);
+  const got = await recvByte(b, 0, 1000);
   close(got);
   const before = listOpenFds();
   sendByte(a, 0x41, f);
-  assert.throws(() => recvByte(b, 0, 1000), /expected byte 0, got 65/);
+  await rejects(recvByte(b, 0, 1000), /expected byte 0, got 65/);
   sendmsg(a, Buffer.from([0]));
-  assert.throws(() => recvByte(b, 0, 1000), /expected one fd, got 0/);
+  await rejects(recvByte(b, 0, 1000), /expected one fd, got 0/);
   assert.equal(listOpenFds(), before);
   close(a);
-  assert.throws(() => recvByte(b, 0, 1000), /closed/);
+  await rejects(recvByte(b, 0, 1000), /closed/);
   [b, f].forEach(close);
 });
 
-test('SCM_CREDENTIALS name the sender; SO_PEERCRED on a socketpair names its creator', () => {
+test('SCM_CREDENTIALS name the sender; SO_PEERCRED on a socketpair names its creator', async () => {
   const [a, b] = socketpair();
   setPassCred(a, true);
   assert.ok(isUnixSocket(a));
@@ -153,7 +153,7 @@ test('SCM_CREDENTIALS name the sender; SO_PEERCRED on a socketpair names its cre
   const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', PYTHON, '-c',
     'import socket,struct; s=socket.socket(fileno=3); s.sendall(struct.pack(">IH",0,0))'], { stdio: ['ignore', 'pipe', 'pipe', b] });
   assert.is(r.status, 0, String(r.stderr));
-  const m = recvMessage(a, { timeoutMs: 1000 });
+  const m = await recvMessage(a, { timeoutMs: 1000 });
   assert.is(m.creds?.uid, 65534);
   assert.is(m.creds?.gid, 65534);
   assert.is(peerCred(a).uid, 0, 'SO_PEERCRED names the creator (root)');
@@ -161,7 +161,7 @@ test('SCM_CREDENTIALS name the sender; SO_PEERCRED on a socketpair names its cre
   [a, b].forEach(close);
 });
 
-test('isUnixSocket is false for a pipe-like non-socket', () => {
+test('isUnixSocket is false for a pipe-like non-socket', async () => {
   const fd = require('node:fs').openSync('/dev/null', 'r');
   assert.is(isUnixSocket(fd), false);
   close(fd);

@@ -1,7 +1,7 @@
 // fd-recv: receive one framed message (or one byte + one fd with --byte),
 // place its fds at fixed numbers, export the allowed metadata, exec the rest.
 import {
-  UsageError, InputError, ProtocolError, checkSocketFd, placeFds, closeAll, recvMessage, recvByte, decodeEnv,
+  UsageError, InputError, ProtocolError, closeAll, recvMessage, recvByte, decodeEnv,
   parseFd, parseFdList, parseUint, optString, optList, optFlag, requireString, MAX_FDS_PER_MESSAGE, type Program,
 } from '@netgrant/core';
 
@@ -20,8 +20,8 @@ export const program: Program = {
     { name: 'max-size', short: 'z', value: true },
     { name: 'byte', value: true },
   ],
-  run(chain, opts) {
-    const sock = parseFd(requireString(opts, 'socket', '-s'), '-s');
+  async run(chain, opts) {
+    const sockNum = parseFd(requireString(opts, 'socket', '-s'), '-s');
     const listed = optString(opts, 'fds');
     const byteText = optString(opts, 'byte');
     const byte = byteText === undefined ? undefined : parseUint(byteText, '--byte', 0, 255);
@@ -38,17 +38,16 @@ export const program: Program = {
     const allowed = new Set(optList(opts, 'env').flatMap((v) => v.split(',')));
     for (const n of allowed) if (!VAR_RE.test(n)) throw new UsageError(`-e: invalid variable name ${JSON.stringify(n)}`);
     if (byte !== undefined && (targets!.length !== 1 || allowed.size || allowAll)) throw new UsageError('--byte receives exactly one fd and no variables');
-    if (targets?.includes(sock)) throw new UsageError(`-d: fd ${sock} is the socket`);
+    if (targets?.includes(sockNum)) throw new UsageError(`-d: fd ${sockNum} is the socket`);
     if (targets && targets.length > MAX_FDS_PER_MESSAGE) throw new UsageError(`-d: at most ${MAX_FDS_PER_MESSAGE} fds`);
-    checkSocketFd(sock, '-s');
+    const sock = chain.fds.socket(sockNum, '-s');
 
     if (byte !== undefined) {
-      const fd = recvByte(sock, byte, timeoutMs);
-      placeFds([fd], targets!);
-      chain.keep(targets![0]!);
+      const fd = await recvByte(sock, byte, timeoutMs, chain.fds.wait);
+      chain.fds.place([fd], targets!);
       return;
     }
-    const msg = recvMessage(sock, { maxFds, maxPayload, timeoutMs });
+    const msg = await recvMessage(sock, { maxFds, maxPayload, timeoutMs, wait: chain.fds.wait });
     let vars: [string, string][];
     try {
       if (msg.fds.length < min) throw new ProtocolError('receive message', `expected at least ${min} fd${min === 1 ? '' : 's'}, got ${msg.fds.length}`);
@@ -58,12 +57,11 @@ export const program: Program = {
       throw e;
     }
     const places = targets ? targets.slice(0, msg.fds.length) : msg.fds.map((_, i) => 3 + i);
-    if (!targets && places.includes(sock)) {
+    if (!targets && places.includes(sockNum)) {
       closeAll(msg.fds);
-      throw new InputError(`fds would be placed on the socket fd ${sock}: use -d`);
+      throw new InputError(`fds would be placed on the socket fd ${sockNum}: use -d`);
     }
-    placeFds(msg.fds, places);
-    for (const fd of places) chain.keep(fd);
+    chain.fds.place(msg.fds, places);
     // Only variables the administrator allowed reach the next program.
     for (const [k, v] of vars) if (allowAll || allowed.has(k)) chain.env.set(k, v);
   },

@@ -1,7 +1,7 @@
 // fd-send: send fds and KEY=VALUE metadata over a unix socket in one framed
 // message (or one byte + one fd with --byte), then exec the rest or exit 0.
 import {
-  UsageError, InputError, checkSocketFd, isUnnamedPair, setPassCred, checkOpenFd, closeQuietly, encodeEnv, sendMessage, sendByte,
+  UsageError, InputError, isUnnamedPair, setPassCred, encodeEnv, sendMessage, sendByte,
   parseFd, parseFdList, parseUint, optString, optList, optFlag, requireString, type Program,
 } from '@netgrant/core';
 
@@ -18,17 +18,17 @@ export const program: Program = {
     { name: 'byte', value: true },
   ],
   run(chain, opts) {
-    const sock = parseFd(requireString(opts, 'socket', '-s'), '-s');
+    const sockNum = parseFd(requireString(opts, 'socket', '-s'), '-s');
     const fdText = optString(opts, 'fds');
-    const fds = fdText === undefined ? [] : parseFdList(fdText, '-d');
+    const nums = fdText === undefined ? [] : parseFdList(fdText, '-d');
     const names = optList(opts, 'env').flatMap((v) => v.split(','));
     for (const n of names) if (!VAR_RE.test(n)) throw new UsageError(`-e: invalid variable name ${JSON.stringify(n)}`);
     const byteText = optString(opts, 'byte');
     const byte = byteText === undefined ? undefined : parseUint(byteText, '--byte', 0, 255);
-    if (byte !== undefined && (fds.length !== 1 || names.length)) throw new UsageError('--byte sends exactly one fd (-d FD) and no variables');
-    if (fds.includes(sock)) throw new UsageError(`-d: fd ${sock} is the socket`);
-    checkSocketFd(sock, '-s');
-    for (const fd of fds) checkOpenFd(fd, '-d');
+    if (byte !== undefined && (nums.length !== 1 || names.length)) throw new UsageError('--byte sends exactly one fd (-d FD) and no variables');
+    if (nums.includes(sockNum)) throw new UsageError(`-d: fd ${sockNum} is the socket`);
+    const sock = chain.fds.socket(sockNum, '-s');
+    const fds = nums.map((n) => chain.fds.fd(n, '-d'));
     const vars = names.map((n) => {
       const v = chain.env.get(n);
       if (v === undefined) throw new InputError(`-e: variable ${n} is not set`);
@@ -40,7 +40,9 @@ export const program: Program = {
     if (byte !== undefined) sendByte(sock, byte, fds[0]!);
     else sendMessage(sock, encodeEnv(vars), fds);
     // The peer holds them now; the next program must not (a lease lives as long as its fd).
-    if (!optFlag(opts, 'keep')) for (const fd of fds) closeQuietly(fd);
-    else for (const fd of fds) chain.keep(fd);
+    for (const n of nums) {
+      if (optFlag(opts, 'keep')) chain.fds.keep(n);
+      else chain.fds.close(n);
+    }
   },
 };

@@ -10,20 +10,20 @@ const readAll = (fd: number) => {
   return b.subarray(0, readSync(fd, b)).toString();
 };
 
-test('sends fds and the named variables in one framed message, closes them, exits 0', () => {
+test('sends fds and the named variables in one framed message, closes them, exits 0', async () => {
   const [a, b] = socketpair();
   const r1 = pipeWith('first');
   const r2 = pipeWith('second');
   const r = runWithFds(['fd-send', '-s', '3', '-d', '4,5', '-e', 'TAPNAME', '-e', 'A,B'], { 3: b, 4: r1, 5: r2 }, { env: { PATH, TAPNAME: 'tap7', A: '', B: 'x=y z' } });
   assert.is(r.status, 0, r.stderr);
   assert.is(r.stderr, '');
-  const m = recvMessage(a, { timeoutMs: 1000 });
+  const m = await recvMessage(a, { timeoutMs: 1000 });
   assert.equal(decodeEnv(m.payload), [['TAPNAME', 'tap7'], ['A', ''], ['B', 'x=y z']]);
   assert.equal(m.fds.map(readAll), ['first', 'second']);
   [a, b, r1, r2, ...m.fds].forEach(close);
 });
 
-test('a Python client receives fds and metadata (independent framing)', () => {
+test('a Python client receives fds and metadata (independent framing)', async () => {
   const py = `
 import socket, struct, os, subprocess, json, sys
 a, b = socket.socketpair()
@@ -41,24 +41,24 @@ print(json.dumps({'rc': p.returncode, 'nf': nf, 'fds': len(fds), 'payload': payl
   assert.equal(JSON.parse(r.stdout), { rc: 0, nf: 1, fds: 1, payload: 'WHO=netgrant\0', data: 'via python' });
 });
 
-test('--byte speaks the one-byte protocol', () => {
+test('--byte speaks the one-byte protocol', async () => {
   const [a, b] = socketpair();
   const r1 = pipeWith('tapfd');
   const r = runWithFds(['fd-send', '-s', '3', '-d', '4', '--byte', '0'], { 3: b, 4: r1 });
   assert.is(r.status, 0, r.stderr);
-  const fd = recvByte(a, 0, 1000);
+  const fd = await recvByte(a, 0, 1000);
   assert.is(readAll(fd), 'tapfd');
   [a, b, r1, fd].forEach(close);
 });
 
-test('execs the next program without the sent fds (or with them, -k)', () => {
+test('execs the next program without the sent fds (or with them, -k)', async () => {
   for (const [flag, expect] of [[[], '0 1 2 3 '], [['-k'], '0 1 2 3 4 ']] as const) {
     const [a, b] = socketpair();
     const r1 = pipeWith('x');
     const r = runWithFds(['fd-send', '-s', '3', '-d', '4', ...flag, 'sh', '-c', SHOW_FDS], { 3: b, 4: r1 });
     assert.is(r.status, 0, r.stderr);
     assert.is(r.stdout.trimEnd(), expect.trimEnd());
-    const m = recvMessage(a, { timeoutMs: 1000 });
+    const m = await recvMessage(a, { timeoutMs: 1000 });
     [a, b, r1, ...m.fds].forEach(close);
   }
 });
@@ -79,7 +79,7 @@ const bad: [string, string[], Record<number, () => number>, Record<string, strin
   ['unknown option', ['-q'], {}, {}, 100, /unknown option -q/],
 ];
 for (const [name, args, fdmakers, env, code, re] of bad) {
-  test(`bad input: ${name}`, () => {
+  test(`bad input: ${name}`, async () => {
     const fds = Object.fromEntries(Object.entries(fdmakers).map(([n, mk]) => [n, mk()]));
     const r = runWithFds(['fd-send', ...args], fds, { env: { PATH, ...env } });
     const err = failsWith(r, 'fd-send', code, re);
@@ -88,7 +88,7 @@ for (const [name, args, fdmakers, env, code, re] of bad) {
   });
 }
 
-test('peer already gone: EPIPE, exit 111, no SIGPIPE death', () => {
+test('peer already gone: EPIPE, exit 111, no SIGPIPE death', async () => {
   const [a, b] = socketpair();
   close(a);
   const r1 = pipeWith('x');
@@ -98,7 +98,7 @@ test('peer already gone: EPIPE, exit 111, no SIGPIPE death', () => {
   [b, r1].forEach(close);
 });
 
-test('no fd of this test process leaked', () => {
+test('no fd of this test process leaked', async () => {
   // Every case above closed what it opened; the harness itself holds 0-2 plus Node's own.
   assert.ok(listOpenFds().length < 30);
 });

@@ -1,6 +1,6 @@
 // ipc-pair: run a chain on one end of a socketpair (its fds 0 and 1) and
 // exec the rest with the other end at fds 6 and 7, like a UCSPI client.
-import { UsageError, spawnOnSocketpair, placeFds, dupCloexec, parseFd, optString, type Program } from '@netgrant/core';
+import { UsageError, spawnOnSocketpair, dupCloexec, parseFd, optString, type Program } from '@netgrant/core';
 import { splitBlock } from './block.js';
 
 export const program: Program = {
@@ -15,8 +15,7 @@ export const program: Program = {
     if (rest.length === 0) throw new UsageError('no client program');
     const pair = await spawnOnSocketpair(block);
     // Our end, at 6 and 7 (a UCSPI client's read and write fds) or at -d.
-    placeFds(targets.map(() => dupCloexec(pair.fd, 3)), targets);
-    for (const t of targets) chain.keep(t);
+    chain.fds.place(targets.map(() => dupCloexec(pair.fd, 3)), targets);
     chain.rest = rest;
   },
 };

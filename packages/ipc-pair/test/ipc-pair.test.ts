@@ -8,20 +8,20 @@ const block = (...words: string[]) => [...words.map((w) => ` ${w}`), ''];
 const SERVER = block('peer-check', '-s', '0', '-u', String(NOBODY), 'redirfd', '-r', '3', '/etc/os-release', 'fd-send', '-s', '1', '-d', '3', '-e', 'PEERUID');
 const asUid = (uid: number) => ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
 
-test('the server chain runs on fds 0/1, the client gets 6/7; peer-check sees the real sender', () => {
+test('the server chain runs on fds 0/1, the client gets 6/7; peer-check sees the real sender', async () => {
   const r = run(['ipc-pair', ...SERVER, ...asUid(NOBODY), 'fd-send', '-s', '7', 'fd-recv', '-s', '6', '-d', '3', '-e', 'PEERUID', 'sh', '-c', 'echo "$(id -u) $PEERUID $(head -c 12 <&3)"']);
   assert.is(r.status, 0, r.stderr);
   assert.is(r.stdout, `${NOBODY} ${NOBODY} PRETTY_NAME=\n`);
 });
 
-test('a sender the server does not allow gets nothing', () => {
+test('a sender the server does not allow gets nothing', async () => {
   const r = run(['ipc-pair', ...SERVER, ...asUid(4242), 'fd-send', '-s', '7', 'fd-recv', '-s', '6', '-d', '3', 'sh', '-c', 'echo reached']);
   assert.is(r.status, 111);
   assert.is(r.stdout, '');
   assert.match(r.stderr, /peer-check: fatal: peer uid 4242 gid 4242 pid \d+ is not allowed/);
 });
 
-test('-d places the client end at one fd', () => {
+test('-d places the client end at one fd', async () => {
   const r = run(['ipc-pair', '-d', '9', ...block('sh', '-c', 'echo hi >&1'), 'sh', '-c', 'head -c 3 <&9']);
   assert.is(r.status, 0, r.stderr);
   assert.is(r.stdout, 'hi\n');
@@ -30,7 +30,7 @@ test('-d places the client end at one fd', () => {
 test('from Node: spawnOnSocketpair + sendMessage/recvMessage', async () => {
   const pair = await spawnOnSocketpair(['peer-check', '-a', 'fd-recv', '-s', '0', '-e', 'WANT', 'sh', '-c', 'exec 3</etc/hostname; exec fd-send -s 1 -d 3 -e WANT -e PEERUID'], BASE_ENV);
   sendMessage(pair.fd, encodeEnv([['WANT', 'x']]));
-  const m = recvMessage(pair.fd, { timeoutMs: 5000 });
+  const m = await recvMessage(pair.fd, { timeoutMs: 5000 });
   assert.equal(decodeEnv(m.payload), [['WANT', 'x'], ['PEERUID', '0']]);
   assert.is(m.fds.length, 1);
   const buf = Buffer.alloc(64);
@@ -56,7 +56,7 @@ for (const [name, args, re] of [
   ['no client', [' true', ''], /no client program/],
   ['bad -d', ['-d', 'x', ' true', '', 'true'], /-d: not a number/],
 ] as const) {
-  test(`usage: ${name}`, () => {
+  test(`usage: ${name}`, async () => {
     const err = failsWith(run(['ipc-pair', ...args]), 'ipc-pair', 100, re);
     assert.is(err, null, err ?? '');
   });

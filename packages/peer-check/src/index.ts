@@ -1,7 +1,7 @@
 // peer-check: learn who is on the other end of a unix socket, allow or deny
 // against the -u/-g lists, export PEERUID/PEERGID/PEERPID, exec the rest.
 import {
-  UsageError, DeniedError, checkSocketFd, parseFd, parseUint, parseUser, parseGroup, optString, optList, optFlag,
+  UsageError, DeniedError, parseFd, parseUint, parseUser, parseGroup, optString, optList, optFlag,
   type Program,
 } from '@netgrant/core';
 import { socketPeer, envPeer } from './peer.js';
@@ -17,7 +17,7 @@ export const program: Program = {
     { name: 'trust-env', short: 'E' },
     { name: 'timeout', short: 't', value: true },
   ],
-  run(chain, opts) {
+  async run(chain, opts) {
     const sockText = optString(opts, 'socket');
     const sock = sockText === undefined ? 0 : parseFd(sockText, '-s');
     const users = new Set(optList(opts, 'user').flatMap((v) => v.split(',')).map((u) => parseUser(u, '-u')));
@@ -29,10 +29,7 @@ export const program: Program = {
 
     let peer;
     if (optFlag(opts, 'trust-env')) peer = envPeer(chain.env);
-    else {
-      checkSocketFd(sock, '-s');
-      peer = socketPeer(sock, timeoutMs);
-    }
+    else peer = await socketPeer(chain.fds.socket(sock, '-s'), timeoutMs, chain.fds.wait);
     const allowed = any || users.has(peer.uid) || groups.has(peer.gid) || peer.groups.some((g) => groups.has(g));
     if (!allowed) throw new DeniedError(`peer uid ${peer.uid} gid ${peer.gid} pid ${peer.pid} is not allowed`);
     chain.env.set('PEERUID', String(peer.uid));

@@ -4,8 +4,8 @@
 // SO_PEERCRED names the pair's creator); the super-server's environment
 // only when the administrator says to trust it.
 import {
-  InputError, ProtocolError, peerCred, peerGroups, isUnnamedPair, setPassCred, recvmsg, waitFd, closeAll,
-  userById, groupList, MSG_PEEK, type Env,
+  InputError, ProtocolError, peerCred, peerGroups, isUnnamedPair, setPassCred, recvmsg, closeAll,
+  userById, groupList, MSG_PEEK, type Env, type WaitReadable,
 } from '@netgrant/core';
 
 export interface Peer {
@@ -25,14 +25,14 @@ function databaseGroups(uid: number, gid: number): number[] {
 }
 
 /** The peer of a connected unix socket, or of a socketpair (waits up to timeoutMs for its first data). */
-export function socketPeer(sock: number, timeoutMs: number): Peer {
+export async function socketPeer(sock: number, timeoutMs: number, wait: WaitReadable): Promise<Peer> {
   if (!isUnnamedPair(sock)) {
     const c = peerCred(sock);
     return { ...c, groups: peerGroups(sock), source: 'SO_PEERCRED' };
   }
   setPassCred(sock, true);
   try {
-    if (!waitFd(sock, timeoutMs)) throw new ProtocolError('get socketpair peer credentials', 'the peer sent nothing within the timeout', 110);
+    if (!(await wait(sock, timeoutMs))) throw new ProtocolError('get socketpair peer credentials', 'the peer sent nothing within the timeout', 110);
     // Peek: the data stays for the next link (fd-recv); the kernel attaches
     // the sender's credentials, checked at send time.
     const r = recvmsg(sock, 1, 1, MSG_PEEK);

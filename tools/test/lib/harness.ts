@@ -95,3 +95,14 @@ export function pipeWith(text: string): number {
 
 /** Shell snippet printing the fd numbers open in the shell itself (it opens no fd to look). */
 export const SHOW_FDS = 'for n in $(seq 0 20); do [ -e /proc/$$/fd/$n ] && printf "%s " $n; done; echo';
+
+/** Assert that a promise rejects with an error whose message matches re. */
+export async function rejects(p: Promise<unknown>, re: RegExp): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (!re.test((e as Error).message)) throw new Error(`rejected with ${JSON.stringify((e as Error).message)}, expected ${re}`);
+    return;
+  }
+  throw new Error(`expected a rejection matching ${re}`);
+}

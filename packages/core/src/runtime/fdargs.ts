@@ -28,6 +28,27 @@ export function checkOpenFd(fd: number, what: string): void {
 }
 
 /**
+ * How a link reaches fds named on its command line. In a process of its own
+ * (the normal case) an fd number is the fd itself; in the resident server a
+ * chain's numbers map to the connection's own fds. Every link goes through
+ * this, so the same code serves both.
+ */
+export interface FdSpace {
+  /** The real fd behind number n, checked open (InputError otherwise). */
+  fd(n: number, what: string): number;
+  /** Same, checked to be a unix socket. */
+  socket(n: number, what: string): number;
+  /** Move real fds (consumed) to numbers targets and hand them on. */
+  place(fds: readonly number[], targets: readonly number[]): void;
+  /** Hand number n on to the next program as it is. */
+  keep(n: number): void;
+  /** Close number n (e.g. fds sent away). */
+  close(n: number): void;
+  /** Wait until real fd is readable; false on timeout. */
+  wait(fd: number, timeoutMs: number): Promise<boolean>;
+}
+
+/**
  * Move fds[i] to targets[i], not close-on-exec, whatever the numbers (a
  * source may sit on another's target). The sources are closed. On failure
  * every source and every target already placed is closed.

@@ -10,6 +10,8 @@ import { parseOptions, type OptionDef, type OptionValues } from './options.js';
 import { say } from './output.js';
 import { processEnv, type Env } from './env.js';
 import { HandOn } from './handon.js';
+import { processFds } from './processfds.js';
+import type { FdSpace } from './fdargs.js';
 
 export const EXIT_DENIED = 1;
 export const EXIT_USAGE = 100;
@@ -26,8 +28,8 @@ export interface Chain {
   rest: Buffer[];
   /** The environment (reads and writes reach the next program). */
   readonly env: Env;
-  /** Hand fd on to the next program (its close-on-exec flag is cleared at exec). */
-  keep(fd: number): void;
+  /** The fds named on the command line, placing and handing on fds, waiting. */
+  readonly fds: FdSpace;
   /** One warning line on stderr. */
   warn(msg: string): void;
 }
@@ -90,6 +92,7 @@ export async function runProgram(prog: Program, argv: readonly Buffer[] = rawArg
   process.on('uncaughtException', die);
   process.on('unhandledRejection', die);
   const handOn = new HandOn();
+  const fds = processFds(handOn);
   const inProcess = resolveOwn !== undefined && processEnv.get('NETGRANT_EXEC_ONLY') !== '1';
   let words = argv;
   for (;;) {
@@ -100,7 +103,7 @@ export async function runProgram(prog: Program, argv: readonly Buffer[] = rawArg
         name: current.name,
         rest: parsed.rest,
         env: processEnv,
-        keep: (fd) => handOn.keep(fd),
+        fds,
         warn: (msg) => say(current.name, 'warning', msg),
       };
       await current.run(chain, parsed.opts);

@@ -1,0 +1,27 @@
+// The FdSpace of a link running in a process of its own: numbers are real
+// fds; placing dup3()s onto them; waiting is a blocking poll(2) on this
+// thread (no event loop, no threadpool: safe after namespace changes).
+import { closeQuietly } from '../fd.js';
+import { waitFd } from '../socket.js';
+import { checkOpenFd, checkSocketFd, placeFds, type FdSpace } from './fdargs.js';
+import type { HandOn } from './handon.js';
+
+export function processFds(handOn: HandOn): FdSpace {
+  return {
+    fd(n, what) {
+      checkOpenFd(n, what);
+      return n;
+    },
+    socket(n, what) {
+      checkSocketFd(n, what);
+      return n;
+    },
+    place(fds, targets) {
+      placeFds(fds, targets);
+      for (const t of targets) handOn.keep(t);
+    },
+    keep: (n) => handOn.keep(n),
+    close: (n) => closeQuietly(n),
+    wait: (fd, timeoutMs) => Promise.resolve(waitFd(fd, timeoutMs)),
+  };
+}
