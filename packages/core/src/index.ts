@@ -20,3 +20,5 @@ export * from './caps.js';
 export * from './ns.js';
 export * from './tun.js';
 export * from './ifname.js';
+export * from './runtime/mapenv.js';
+export * from './runtime/mapfds.js';

@@ -36,6 +36,12 @@ const setsockoptFn = libc.func('int setsockopt(int fd, int level, int name, void
 const getsocknameFn = libc.func('int getsockname(int fd, void *addr, _Inout_ uint32_t *len)');
 const getpeernameFn = libc.func('int getpeername(int fd, void *addr, _Inout_ uint32_t *len)');
 const pollFn = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
+const socketFn = libc.func('int socket(int domain, int type, int protocol)');
+const bindFn = libc.func('int bind(int fd, void *addr, uint32_t len)');
+const listenFn = libc.func('int listen(int fd, int backlog)');
+const accept4Fn = libc.func('int accept4(int fd, void *addr, void *len, int flags)');
+const connectFn = libc.func('int connect(int fd, void *addr, uint32_t len)');
+const SOCK_NONBLOCK = 0x800;
 
 export interface Ucred {
   pid: number;
@@ -65,6 +71,11 @@ export function isUnixSocket(fd: number): boolean {
     if (e instanceof SysError && e.code === 'ENOTSOCK') return false;
     throw e;
   }
+}
+
+/** SO_ACCEPTCONN: is this socket listening? */
+export function isListening(fd: number): boolean {
+  return getIntOpt(fd, 30 /* SO_ACCEPTCONN */, `inspect socket ${fd}`) !== 0;
 }
 
 /** The socket type (SOCK_STREAM, ...). */
@@ -262,3 +273,43 @@ export function waitFd(fd: number, timeoutMs: number, forWrite = false): boolean
   }
 }
 
+
+/** A sockaddr_un for path (at most 107 bytes). */
+function sockaddrUn(path: string): Buffer {
+  const p = Buffer.from(path);
+  if (p.length === 0 || p.length > 107 || p.includes(0)) throw new SysError(`socket path ${JSON.stringify(path)}`, 36 /* ENAMETOOLONG */);
+  const addr = Buffer.alloc(110);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  p.copy(addr, 2);
+  return addr;
+}
+
+/** A new unix stream socket, close-on-exec (and non-blocking if asked). */
+export function unixSocket(nonblocking = false): number {
+  return check(socketFn(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0) as number, 'create unix socket');
+}
+
+/** Bind fd to path and listen. */
+export function bindListen(fd: number, path: string, backlog: number): void {
+  const addr = sockaddrUn(path);
+  check(bindFn(fd, addr, 2 + Buffer.byteLength(path) + 1) as number, `bind ${path}`);
+  check(listenFn(fd, backlog) as number, `listen on ${path}`);
+}
+
+/** Connect fd to the socket at path. */
+export function connectUnix(fd: number, path: string): void {
+  const addr = sockaddrUn(path);
+  check(connectFn(fd, addr, 2 + Buffer.byteLength(path) + 1) as number, `connect to ${path}`);
+}
+
+/** accept4 a connection (close-on-exec, blocking); null when none is pending (EAGAIN). */
+export function acceptConn(fd: number): number | null {
+  for (;;) {
+    const r = accept4Fn(fd, null, null, SOCK_CLOEXEC) as number;
+    if (r >= 0) return r;
+    const e = SysError.last(`accept on fd ${fd}`);
+    if (e.code === 'EINTR') continue;
+    if (e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' || e.code === 'ECONNABORTED') return null;
+    throw e;
+  }
+}

@@ -20,6 +20,7 @@ export const program: Program = {
     { name: 'max-size', short: 'z', value: true },
     { name: 'byte', value: true },
   ],
+  resident: () => null,
   async run(chain, opts) {
     const sockNum = parseFd(requireString(opts, 'socket', '-s'), '-s');
     const listed = optString(opts, 'fds');

@@ -17,6 +17,7 @@ export const program: Program = {
     { name: 'keep', short: 'k' },
     { name: 'byte', value: true },
   ],
+  resident: () => null,
   run(chain, opts) {
     const sockNum = parseFd(requireString(opts, 'socket', '-s'), '-s');
     const fdText = optString(opts, 'fds');

@@ -17,6 +17,7 @@ export const program: Program = {
     { name: 'trust-env', short: 'E' },
     { name: 'timeout', short: 't', value: true },
   ],
+  resident: () => null,
   async run(chain, opts) {
     const sockText = optString(opts, 'socket');
     const sock = sockText === undefined ? 0 : parseFd(sockText, '-s');

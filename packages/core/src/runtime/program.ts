@@ -32,6 +32,8 @@ export interface Chain {
   readonly fds: FdSpace;
   /** One warning line on stderr. */
   warn(msg: string): void;
+  /** Finds our own programs (for links that run others, like the resident server). */
+  readonly resolveOwn?: OwnProgramResolver;
 }
 
 /** A chain link: one netgrant program. */
@@ -45,6 +47,12 @@ export interface Program {
    * program must start with a real exec so the kernel recomputes them.
    */
   readonly dropsPrivileges?: boolean;
+  /**
+   * Present if the link may run inside the resident server (it changes no
+   * process state: no namespace, credential or signal change). Returns why
+   * these options are not allowed there, or null.
+   */
+  readonly resident?: (opts: OptionValues) => string | null;
   run(chain: Chain, opts: OptionValues): void | Promise<void>;
 }
 
@@ -105,6 +113,7 @@ export async function runProgram(prog: Program, argv: readonly Buffer[] = rawArg
         env: processEnv,
         fds,
         warn: (msg) => say(current.name, 'warning', msg),
+        resolveOwn,
       };
       await current.run(chain, parsed.opts);
       rest = chain.rest;
@@ -115,5 +124,59 @@ export async function runProgram(prog: Program, argv: readonly Buffer[] = rawArg
     if (!next) return execNext(current.name, rest, handOn.current());
     current = next;
     words = rest.slice(1);
+  }
+}
+
+/** A link of a chain run in-process failed. */
+export class LinkError extends Error {
+  constructor(
+    readonly prog: Program,
+    readonly error: unknown,
+  ) {
+    super(messageFor(prog, error));
+    this.name = 'LinkError';
+  }
+}
+
+/**
+ * Check, before serving anything, that argv is a chain the resident server
+ * can run: every word that starts a link resolves to one of our programs
+ * that allows resident use with these options, and the chain ends without a
+ * program to exec. Returns the first link, or throws UsageError.
+ */
+export function checkResidentChain(argv: readonly Buffer[], resolveOwn: OwnProgramResolver): Program {
+  let words = argv;
+  let first: Program | undefined;
+  while (words.length > 0) {
+    const word = words[0]!.toString();
+    const prog = resolveOwn(words[0]!);
+    if (!prog) throw new UsageError(`${word}: not a netgrant program; the resident server runs only netgrant links and execs nothing`);
+    if (!prog.resident) throw new UsageError(`${word} changes process state or execs: not allowed in the resident server`);
+    const parsed = parseOptions(words.slice(1), prog.options);
+    const why = prog.resident(parsed.opts);
+    if (why) throw new UsageError(`${word}: ${why}`);
+    first ??= prog;
+    words = parsed.rest;
+  }
+  if (!first) throw new UsageError('no chain to serve');
+  return first;
+}
+
+/**
+ * Run a checked resident chain in this process with its own environment
+ * and fds. Throws LinkError naming the link that failed.
+ */
+export async function runResidentChain(argv: readonly Buffer[], env: Env, fds: FdSpace, resolveOwn: OwnProgramResolver, warn: (prog: string, msg: string) => void): Promise<void> {
+  let words = argv;
+  while (words.length > 0) {
+    const prog = resolveOwn(words[0]!)!;
+    try {
+      const parsed = parseOptions(words.slice(1), prog.options);
+      const chain: Chain = { name: prog.name, rest: parsed.rest, env, fds, warn: (msg) => warn(prog.name, msg) };
+      await prog.run(chain, parsed.opts);
+      words = chain.rest;
+    } catch (e) {
+      throw new LinkError(prog, e);
+    }
   }
 }

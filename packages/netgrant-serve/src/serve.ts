@@ -1,0 +1,67 @@
+// The accept loop: every connection runs the chain in this process with its
+// own environment (UCSPI IPC variables, as s6-ipcserver sets them) and its
+// own fds; a stalled client waits on the event loop, never blocking others.
+import koffi from 'koffi';
+import {
+  acceptConn, peerCred, closeQuietly, mapEnv, mapFds, waitAsync, runResidentChain, say, type OwnProgramResolver,
+} from '@netgrant/core';
+
+export interface ServeOptions {
+  listener: number;
+  chain: Buffer[];
+  resolveOwn: OwnProgramResolver;
+  maxConn: number;
+  timeoutMs: number;
+  verbose: boolean;
+}
+
+export function serve(o: ServeOptions): Promise<never> {
+  const base = { ...process.env };
+  let active = 0;
+  let count = 0;
+  let polling = false;
+  const poll = koffi.node.poll(o.listener, { readable: true }, (() => acceptSome()) as unknown as (ev: unknown) => void);
+  polling = true;
+  const setPolling = (on: boolean) => {
+    if (on === polling) return;
+    if (on) poll.start({ readable: true }, (() => acceptSome()) as unknown as (ev: unknown) => void);
+    else poll.stop();
+    polling = on;
+  };
+
+  function acceptSome(): void {
+    while (active < o.maxConn) {
+      const conn = acceptConn(o.listener);
+      if (conn === null) break;
+      active++;
+      void handle(conn).finally(() => {
+        active--;
+        setPolling(true);
+      });
+    }
+    if (active >= o.maxConn) setPolling(false);
+  }
+
+  async function handle(conn: number): Promise<void> {
+    const n = ++count;
+    const deadline = Date.now() + o.timeoutMs;
+    const fds = mapFds({ 0: conn, 1: conn, 2: 2 });
+    // Every wait ends by the connection's deadline.
+    const wait = (fd: number, ms: number) => waitAsync(fd, Math.max(0, Math.min(ms < 0 ? Infinity : ms, deadline - Date.now())));
+    try {
+      const cred = peerCred(conn);
+      const env = mapEnv({ ...base, PROTO: 'IPC', IPCREMOTEEUID: String(cred.uid), IPCREMOTEEGID: String(cred.gid), IPCREMOTEPATH: '', IPCCONNNUM: String(active) });
+      if (o.verbose) say('netgrant-serve', 'info', `connection ${n}: uid ${cred.uid} gid ${cred.gid} pid ${cred.pid}`);
+      await runResidentChain(o.chain, env, { ...fds, wait }, o.resolveOwn, (prog, msg) => say(prog, 'warning', msg));
+    } catch (e) {
+      const prog = (e as { prog?: { name: string } }).prog?.name ?? 'netgrant-serve';
+      say(prog, 'fatal', e instanceof Error ? e.message : String(e));
+    } finally {
+      fds.release();
+      closeQuietly(conn);
+      if (o.verbose) say('netgrant-serve', 'info', `connection ${n}: done`);
+    }
+  }
+
+  return new Promise<never>(() => undefined);
+}
