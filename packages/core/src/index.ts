@@ -22,3 +22,4 @@ export * from './tun.js';
 export * from './ifname.js';
 export * from './runtime/mapenv.js';
 export * from './runtime/mapfds.js';
+export * from './rtnl/index.js';

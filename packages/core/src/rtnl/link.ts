@@ -1,0 +1,173 @@
+// Links: create (veth, macvlan, macvtap, ipvlan, bridge, ...), possibly
+// directly in another network namespace (IFLA_NET_NS_FD); set up/down,
+// MTU, MAC, txqueuelen, master, namespace, name; delete; get; dump.
+import { SysError } from '../errors.js';
+import { attr, nested, parseAttrs, str, u16, u32, cstr } from './attrs.js';
+import { NLM_F_CREATE, NLM_F_EXCL, type Netlink, type NlMessage } from './socket.js';
+
+const RTM_NEWLINK = 16;
+const RTM_DELLINK = 17;
+const RTM_GETLINK = 18;
+const IFLA_ADDRESS = 1;
+const IFLA_IFNAME = 3;
+const IFLA_MTU = 4;
+const IFLA_LINK = 5;
+const IFLA_MASTER = 10;
+const IFLA_TXQLEN = 13;
+const IFLA_LINKINFO = 18;
+const IFLA_NET_NS_FD = 28;
+const IFLA_EXT_MASK = 29;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const VETH_INFO_PEER = 1;
+const IFF_UP = 1;
+// IFLA_TUN_* (linux/if_link.h)
+const IFLA_TUN_OWNER = 1;
+const IFLA_TUN_GROUP = 2;
+const IFLA_TUN_TYPE = 3;
+const IFLA_TUN_PERSIST = 6;
+
+export const MACVLAN_MODES = { private: 1, vepa: 2, bridge: 4, passthru: 8 } as const;
+export const IPVLAN_MODES = { l2: 0, l3: 1, l3s: 2 } as const;
+export const IPVLAN_FLAGS = { bridge: 0, private: 1, vepa: 2 } as const;
+
+export interface LinkInfo {
+  index: number;
+  name: string;
+  flags: number;
+  up: boolean;
+  mtu: number | undefined;
+  mac: Buffer | undefined;
+  kind: string | undefined;
+  master: number | undefined;
+  parent: number | undefined;
+  /** For tun/tap devices: owner and group (undefined when unset), type (1 tun, 2 tap), persist. */
+  tun?: { owner: number | undefined; group: number | undefined; type: number | undefined; persist: boolean };
+}
+
+/** Link attributes a create or change may set. */
+export interface LinkAttrs {
+  name?: string;
+  mtu?: number;
+  mac?: Buffer;
+  txqueuelen?: number;
+  /** Bridge (or bond) index; 0 detaches. */
+  master?: number;
+  /** Parent link index (macvlan, ipvlan, macvtap). */
+  parent?: number;
+  /** Create in / move to the network namespace open at this fd. */
+  netnsFd?: number;
+  up?: boolean;
+}
+
+export type LinkKind =
+  | { kind: 'veth'; peerName?: string; peerNetnsFd?: number }
+  | { kind: 'macvlan' | 'macvtap'; mode?: keyof typeof MACVLAN_MODES }
+  | { kind: 'ipvlan'; mode?: keyof typeof IPVLAN_MODES; flag?: keyof typeof IPVLAN_FLAGS }
+  | { kind: 'bridge' }
+  | { kind: string };
+
+function ifinfomsg(index: number, flags = 0, change = 0): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeInt32LE(index, 4);
+  b.writeUInt32LE(flags, 8);
+  b.writeUInt32LE(change, 12);
+  return b;
+}
+
+function attrsFor(a: LinkAttrs): Buffer[] {
+  const out: Buffer[] = [];
+  if (a.name !== undefined) out.push(str(IFLA_IFNAME, a.name));
+  if (a.mtu !== undefined) out.push(u32(IFLA_MTU, a.mtu));
+  if (a.mac !== undefined) out.push(attr(IFLA_ADDRESS, a.mac));
+  if (a.txqueuelen !== undefined) out.push(u32(IFLA_TXQLEN, a.txqueuelen));
+  if (a.master !== undefined) out.push(u32(IFLA_MASTER, a.master));
+  if (a.parent !== undefined) out.push(u32(IFLA_LINK, a.parent));
+  if (a.netnsFd !== undefined) out.push(u32(IFLA_NET_NS_FD, a.netnsFd));
+  return out;
+}
+
+function kindData(k: LinkKind): Buffer[] {
+  const data: Buffer[] = [];
+  if (k.kind === 'veth' && 'peerName' in k) {
+    const peer: Buffer[] = [];
+    if (k.peerName !== undefined) peer.push(str(IFLA_IFNAME, k.peerName));
+    if (k.peerNetnsFd !== undefined) peer.push(u32(IFLA_NET_NS_FD, k.peerNetnsFd));
+    data.push(attr(VETH_INFO_PEER, Buffer.concat([ifinfomsg(0), ...peer])));
+  } else if ((k.kind === 'macvlan' || k.kind === 'macvtap') && 'mode' in k && k.mode) {
+    data.push(u32(1 /* IFLA_MACVLAN_MODE */, MACVLAN_MODES[k.mode as keyof typeof MACVLAN_MODES]));
+  } else if (k.kind === 'ipvlan' && ('mode' in k || 'flag' in k)) {
+    const ik = k as { mode?: keyof typeof IPVLAN_MODES; flag?: keyof typeof IPVLAN_FLAGS };
+    if (ik.mode) data.push(u16(1 /* IFLA_IPVLAN_MODE */, IPVLAN_MODES[ik.mode]));
+    if (ik.flag) data.push(u16(2 /* IFLA_IPVLAN_FLAGS */, IPVLAN_FLAGS[ik.flag]));
+  }
+  const info = [str(IFLA_INFO_KIND, k.kind)];
+  if (data.length) info.push(nested(IFLA_INFO_DATA, data));
+  return [nested(IFLA_LINKINFO, info)];
+}
+
+/** Create a link (never replaces one: NLM_F_EXCL). */
+export function createLink(nl: Netlink, kind: LinkKind, a: LinkAttrs): void {
+  const body = Buffer.concat([ifinfomsg(0, a.up ? IFF_UP : 0, a.up ? IFF_UP : 0), ...attrsFor(a), ...kindData(kind)]);
+  nl.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, `create ${kind.kind} link${a.name ? ` ${a.name}` : ''}`);
+}
+
+/** Change a link's attributes (and its up/down state when `up` is given). */
+export function setLink(nl: Netlink, index: number, a: LinkAttrs): void {
+  const up = a.up === undefined ? 0 : a.up ? IFF_UP : 0;
+  const body = Buffer.concat([ifinfomsg(index, up, a.up === undefined ? 0 : IFF_UP), ...attrsFor(a)]);
+  nl.request(RTM_NEWLINK, 0, body, `change link ${index}`);
+}
+
+export function deleteLink(nl: Netlink, index: number): void {
+  nl.request(RTM_DELLINK, 0, ifinfomsg(index), `delete link ${index}`);
+}
+
+function decodeLink(m: NlMessage): LinkInfo {
+  const index = m.body.readInt32LE(4);
+  const flags = m.body.readUInt32LE(8);
+  const at = parseAttrs(m.body.subarray(16));
+  const info = at.get(IFLA_LINKINFO);
+  const li = info ? parseAttrs(info) : undefined;
+  const kind = cstr(li?.get(IFLA_INFO_KIND));
+  const u32at = (b: Buffer | undefined) => (b && b.length >= 4 ? b.readUInt32LE(0) : undefined);
+  const link: LinkInfo = {
+    index,
+    name: cstr(at.get(IFLA_IFNAME)) ?? '',
+    flags,
+    up: (flags & IFF_UP) !== 0,
+    mtu: u32at(at.get(IFLA_MTU)),
+    mac: at.get(IFLA_ADDRESS),
+    kind,
+    master: u32at(at.get(IFLA_MASTER)),
+    parent: u32at(at.get(IFLA_LINK)),
+  };
+  if (kind === 'tun' && li?.get(IFLA_INFO_DATA)) {
+    const td = parseAttrs(li.get(IFLA_INFO_DATA)!);
+    const persist = td.get(IFLA_TUN_PERSIST);
+    link.tun = {
+      owner: u32at(td.get(IFLA_TUN_OWNER)),
+      group: u32at(td.get(IFLA_TUN_GROUP)),
+      type: td.get(IFLA_TUN_TYPE)?.[0],
+      persist: persist !== undefined && persist[0] === 1,
+    };
+  }
+  return link;
+}
+
+/** One link by name or index; null if there is none. */
+export function getLink(nl: Netlink, which: string | number): LinkInfo | null {
+  const body = Buffer.concat([ifinfomsg(typeof which === 'number' ? which : 0), ...(typeof which === 'string' ? [str(IFLA_IFNAME, which)] : []), u32(IFLA_EXT_MASK, 1)]);
+  try {
+    return decodeLink(nl.get(RTM_GETLINK, body, `look up link ${which}`));
+  } catch (e) {
+    if (e instanceof SysError && e.code === 'ENODEV') return null;
+    throw e;
+  }
+}
+
+/** Every link of the socket's namespace. */
+export function dumpLinks(nl: Netlink): LinkInfo[] {
+  return nl.dump(RTM_GETLINK, Buffer.concat([ifinfomsg(0), u32(IFLA_EXT_MASK, 1)]), 'list links').filter((m) => m.type === RTM_NEWLINK).map(decodeLink);
+}
+
