@@ -6,5 +6,6 @@ import { program as fdRecv } from '@netgrant/fd-recv';
 import { program as peerCheck } from '@netgrant/peer-check';
 import { program as ipcPair } from '@netgrant/ipc-pair';
 import { program as netgrantServe } from '@netgrant/netgrant-serve';
+import { program as mktap } from '@netgrant/mktap';
 
-export const programs: ReadonlyMap<string, Program> = new Map([fdSend, fdRecv, peerCheck, ipcPair, netgrantServe].map((p) => [p.name, p]));
+export const programs: ReadonlyMap<string, Program> = new Map([fdSend, fdRecv, peerCheck, ipcPair, netgrantServe, mktap].map((p) => [p.name, p]));

@@ -30,9 +30,9 @@ export interface Result {
 /** Run argv to completion; env defaults to a clean env with the toolkit on PATH. */
 export function run(argv: string[], opts: SpawnSyncOptions = {}): Result {
   const r = spawnSync(argv[0]!, argv.slice(1), {
-    env: { ...BASE_ENV, ...(opts.env ?? {}) },
     timeout: 60000,
     ...opts,
+    env: { ...BASE_ENV, ...(opts.env ?? {}) },
     encoding: 'buffer',
   });
   if (r.error) throw r.error;

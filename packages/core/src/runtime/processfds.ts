@@ -5,6 +5,7 @@ import { closeQuietly } from '../fd.js';
 import { waitFd } from '../socket.js';
 import { checkOpenFd, checkSocketFd, placeFds, type FdSpace } from './fdargs.js';
 import type { HandOn } from './handon.js';
+import { markRuntimeFdsClobbered } from './startfds.js';
 
 export function processFds(handOn: HandOn): FdSpace {
   return {
@@ -17,6 +18,7 @@ export function processFds(handOn: HandOn): FdSpace {
       return n;
     },
     place(fds, targets) {
+      markRuntimeFdsClobbered(targets);
       placeFds(fds, targets);
       for (const t of targets) handOn.keep(t);
     },

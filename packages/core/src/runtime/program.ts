@@ -5,11 +5,12 @@
 // failure becomes one line on stderr and the documented exit code; no stack
 // trace reaches a user.
 import { DeniedError, InputError, SysError, UsageError } from '../errors.js';
-import { exec, rawArgs } from '../exec.js';
+import { exec, exitNow, rawArgs } from '../exec.js';
 import { parseOptions, type OptionDef, type OptionValues } from './options.js';
 import { say } from './output.js';
 import { processEnv, type Env } from './env.js';
 import { HandOn } from './handon.js';
+import { runtimeFdsClobbered } from './startfds.js';
 import { processFds } from './processfds.js';
 import type { FdSpace } from './fdargs.js';
 
@@ -76,13 +77,13 @@ export function messageFor(prog: Program, e: unknown): string {
 
 /** Exec the next program; exits 0 if there is none, 126/127 if exec fails. */
 export function execNext(name: string, rest: readonly Buffer[], keepFds: readonly number[]): never {
-  if (rest.length === 0) process.exit(0);
+  if (rest.length === 0) exitNow(0);
   try {
     exec(rest, { keepFds });
   } catch (e) {
     const notFound = e instanceof SysError && e.code === 'ENOENT';
     say(name, 'fatal', `unable to exec ${rest[0]!.toString()}: ${e instanceof SysError ? e.message.slice(e.what.length + 2) : String(e)}`);
-    process.exit(notFound ? EXIT_NOTFOUND : EXIT_EXEC);
+    exitNow(notFound ? EXIT_NOTFOUND : EXIT_EXEC);
   }
 }
 
@@ -95,7 +96,7 @@ export async function runProgram(prog: Program, argv: readonly Buffer[] = rawArg
   let current = prog;
   const die = (e: unknown): never => {
     say(current.name, 'fatal', messageFor(current, e));
-    process.exit(exitCodeFor(e));
+    exitNow(exitCodeFor(e));
   };
   process.on('uncaughtException', die);
   process.on('unhandledRejection', die);
@@ -120,7 +121,9 @@ export async function runProgram(prog: Program, argv: readonly Buffer[] = rawArg
     } catch (e) {
       return die(e);
     }
-    const next = inProcess && !current.dropsPrivileges && rest.length > 0 ? resolveOwn(rest[0]!) : undefined;
+    // In-process only while the event loop is intact (a link may have placed
+    // fds over Node's own) and never after a privilege drop.
+    const next = inProcess && !current.dropsPrivileges && !runtimeFdsClobbered() && rest.length > 0 ? resolveOwn(rest[0]!) : undefined;
     if (!next) return execNext(current.name, rest, handOn.current());
     current = next;
     words = rest.slice(1);

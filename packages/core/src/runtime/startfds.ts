@@ -83,3 +83,14 @@ export function inheritedFds(): ReadonlyMap<number, string> {
   snapshotStartFds();
   return snapshot!.inherited;
 }
+
+let clobbered = false;
+
+/** A link placed an fd over one of Node's own: the event loop is unusable from now on. */
+export function markRuntimeFdsClobbered(targets: readonly number[]): void {
+  if (targets.some((t) => nodeRuntimeFds().has(t))) clobbered = true;
+}
+
+export function runtimeFdsClobbered(): boolean {
+  return clobbered;
+}

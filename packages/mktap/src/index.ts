@@ -1,0 +1,43 @@
+// mktap: open /dev/net/tun, create a tap (or tun) device, place its fd(s),
+// export TAPNAME/TAPFD/TAPFDS/TAPMAC, exec the rest.
+import type { Program } from '@netgrant/core';
+import { makePlan } from './plan.js';
+import { createTap } from './create.js';
+
+export const program: Program = {
+  name: 'mktap',
+  usage:
+    '[-t tap|tun] [-n NAME] [-q N] [--vnet-hdr] [-o UID] [-g GID] [--owner-from-peer] [--persist] [-m MTU] [--txqueuelen N] ' +
+    '[-a MAC|--stable-mac] [-b BRIDGE] [-d FD[,FD...]] [-N NETNSFD [--any-netns]] [--max-per-peer N] [-R [--name-prefix P]] prog...',
+  options: [
+    { name: 'type', short: 't', value: true },
+    { name: 'name', short: 'n', value: true },
+    { name: 'queues', short: 'q', value: true },
+    { name: 'vnet-hdr' },
+    { name: 'owner', short: 'o', value: true },
+    { name: 'group', short: 'g', value: true },
+    { name: 'owner-from-peer' },
+    { name: 'persist' },
+    { name: 'mtu', short: 'm', value: true },
+    { name: 'txqueuelen', value: true },
+    { name: 'mac', short: 'a', value: true },
+    { name: 'stable-mac' },
+    { name: 'bridge', short: 'b', value: true },
+    { name: 'fd', short: 'd', value: true },
+    { name: 'netns-fd', short: 'N', value: true },
+    { name: 'any-netns' },
+    { name: 'max-per-peer', value: true },
+    { name: 'request', short: 'R' },
+    { name: 'name-prefix', value: true },
+  ],
+  // Resident use is fine in the server's own namespace; -N enters another.
+  resident: (opts) => (opts['netns-fd'] !== undefined ? 'mktap -N enters a network namespace' : null),
+  run(chain, opts) {
+    const plan = makePlan(opts, chain.env);
+    const tap = createTap(plan, chain.fds);
+    chain.env.set('TAPNAME', tap.name);
+    chain.env.set('TAPFD', String(plan.fds[0]));
+    chain.env.set('TAPFDS', plan.fds.join(','));
+    if (tap.mac) chain.env.set('TAPMAC', tap.mac);
+  },
+};
