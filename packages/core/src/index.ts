@@ -23,3 +23,4 @@ export * from './ifname.js';
 export * from './runtime/mapenv.js';
 export * from './runtime/mapfds.js';
 export * from './rtnl/index.js';
+export * from './config.js';

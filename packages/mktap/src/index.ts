@@ -8,7 +8,7 @@ export const program: Program = {
   name: 'mktap',
   usage:
     '[-t tap|tun] [-n NAME] [-q N] [--vnet-hdr] [-o UID] [-g GID] [--owner-from-peer] [--persist] [-m MTU] [--txqueuelen N] ' +
-    '[-a MAC|--stable-mac] [-b BRIDGE] [-d FD[,FD...]] [-N NETNSFD [--any-netns]] [--max-per-peer N] [-R [--name-prefix P]] prog...',
+    '[-a MAC|--stable-mac] [-b BRIDGE|--bridge-from-acl] [-d FD[,FD...]] [-N NETNSFD [--any-netns]] [--max-per-peer N] [-R [--name-prefix P]] prog...',
   options: [
     { name: 'type', short: 't', value: true },
     { name: 'name', short: 'n', value: true },
@@ -23,6 +23,7 @@ export const program: Program = {
     { name: 'mac', short: 'a', value: true },
     { name: 'stable-mac' },
     { name: 'bridge', short: 'b', value: true },
+    { name: 'bridge-from-acl' },
     { name: 'fd', short: 'd', value: true },
     { name: 'netns-fd', short: 'N', value: true },
     { name: 'any-netns' },

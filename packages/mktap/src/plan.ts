@@ -63,8 +63,15 @@ export function makePlan(opts: OptionValues, env: Env): Plan {
   if (macText !== undefined && stable) throw new UsageError('-a and --stable-mac exclude each other');
   const mac: Plan['mac'] = macText !== undefined ? parseMac(macText, '-a') : stable ? 'stable' : 'random';
   const bridgeText = optString(opts, 'bridge');
-  const bridge = bridgeText === undefined ? undefined : checkIfName(bridgeText, '-b');
-  if (typeText === 'tun' && (bridge !== undefined || macText !== undefined || stable)) throw new UsageError('-b, -a and --stable-mac need a tap (-t tap)');
+  let bridge = bridgeText === undefined ? undefined : checkIfName(bridgeText, '-b');
+  if (optFlag(opts, 'bridge-from-acl')) {
+    // The bridge a client asked for, only once bridge-acl approved it.
+    if (bridge !== undefined) throw new UsageError('-b and --bridge-from-acl exclude each other');
+    const approved = env.get('ACLBRIDGE');
+    if (approved === undefined) throw new InputError('--bridge-from-acl: ACLBRIDGE not set (run bridge-acl first)');
+    bridge = checkIfName(approved, 'ACLBRIDGE');
+  }
+  if (typeText === 'tun' && (bridge !== undefined || macText !== undefined || stable)) throw new UsageError('a bridge, -a and --stable-mac need a tap (-t tap)');
 
   const fromPeer = optFlag(opts, 'owner-from-peer');
   const ownerText = optString(opts, 'owner');

@@ -223,6 +223,8 @@ const bad: [string, string[], Record<string, string>, number, RegExp][] = [
   ['quota without peer', ['--max-per-peer', '1', '-o', '1'], {}, 100, /PEERUID not set/],
   ['bad PEERUID', ['--owner-from-peer'], { PEERUID: 'root', PEERGID: '0' }, 100, /PEERUID has an invalid value/],
   ['tun with a bridge', ['-t', 'tun', '-b', 'br-t0'], {}, 100, /need a tap/],
+  ['--bridge-from-acl without bridge-acl', ['--bridge-from-acl'], {}, 100, /ACLBRIDGE not set/],
+  ['-b with --bridge-from-acl', ['-b', 'br-t0', '--bridge-from-acl'], { ACLBRIDGE: 'br-t0' }, 100, /exclude each other/],
 ];
 for (const [name, args, env, code, re] of bad) {
   test(`bad input: ${name} (and no device left)`, () => {

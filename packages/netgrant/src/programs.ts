@@ -7,5 +7,7 @@ import { program as peerCheck } from '@netgrant/peer-check';
 import { program as ipcPair } from '@netgrant/ipc-pair';
 import { program as netgrantServe } from '@netgrant/netgrant-serve';
 import { program as mktap } from '@netgrant/mktap';
+import { program as bridgeAcl } from '@netgrant/bridge-acl';
+import { program as bridgeHelper } from '@netgrant/netgrant-bridge-helper';
 
-export const programs: ReadonlyMap<string, Program> = new Map([fdSend, fdRecv, peerCheck, ipcPair, netgrantServe, mktap].map((p) => [p.name, p]));
+export const programs: ReadonlyMap<string, Program> = new Map([fdSend, fdRecv, peerCheck, ipcPair, netgrantServe, mktap, bridgeAcl, bridgeHelper].map((p) => [p.name, p]));

@@ -54,6 +54,8 @@ export interface Program {
    * these options are not allowed there, or null.
    */
   readonly resident?: (opts: OptionValues) => string | null;
+  /** Exit codes other than the toolkit's (a drop-in for another program's contract). */
+  readonly exitCodes?: Partial<Record<'usage' | 'denied' | 'syscall' | 'internal', number>>;
   run(chain: Chain, opts: OptionValues): void | Promise<void>;
 }
 
@@ -61,11 +63,12 @@ export interface Program {
 export type OwnProgramResolver = (word: Buffer) => Program | undefined;
 
 /** The exit code for an error a link threw. */
-export function exitCodeFor(e: unknown): number {
-  if (e instanceof UsageError || e instanceof InputError) return EXIT_USAGE;
-  if (e instanceof DeniedError) return EXIT_DENIED;
-  if (e instanceof SysError) return EXIT_SYSCALL;
-  return EXIT_INTERNAL;
+export function exitCodeFor(e: unknown, prog?: Program): number {
+  const codes = prog?.exitCodes ?? {};
+  if (e instanceof UsageError || e instanceof InputError) return codes.usage ?? EXIT_USAGE;
+  if (e instanceof DeniedError) return codes.denied ?? EXIT_DENIED;
+  if (e instanceof SysError) return codes.syscall ?? EXIT_SYSCALL;
+  return codes.internal ?? EXIT_INTERNAL;
 }
 
 /** The one-line message for an error a link threw. */
@@ -96,7 +99,7 @@ export async function runProgram(prog: Program, argv: readonly Buffer[] = rawArg
   let current = prog;
   const die = (e: unknown): never => {
     say(current.name, 'fatal', messageFor(current, e));
-    exitNow(exitCodeFor(e));
+    exitNow(exitCodeFor(e, current));
   };
   process.on('uncaughtException', die);
   process.on('unhandledRejection', die);
