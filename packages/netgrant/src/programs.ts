@@ -9,5 +9,7 @@ import { program as netgrantServe } from '@netgrant/netgrant-serve';
 import { program as mktap } from '@netgrant/mktap';
 import { program as bridgeAcl } from '@netgrant/bridge-acl';
 import { program as bridgeHelper } from '@netgrant/netgrant-bridge-helper';
+import { program as capDrop } from '@netgrant/cap-drop';
+import { program as netnsEnter } from '@netgrant/netns-enter';
 
-export const programs: ReadonlyMap<string, Program> = new Map([fdSend, fdRecv, peerCheck, ipcPair, netgrantServe, mktap, bridgeAcl, bridgeHelper].map((p) => [p.name, p]));
+export const programs: ReadonlyMap<string, Program> = new Map([fdSend, fdRecv, peerCheck, ipcPair, netgrantServe, mktap, bridgeAcl, bridgeHelper, capDrop, netnsEnter].map((p) => [p.name, p]));
