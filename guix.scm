@@ -64,7 +64,8 @@
   (description
    "netgrant is a toolkit of small programs in the s6/UCSPI tradition --
 fd-send, fd-recv, peer-check, cap-drop, netns-enter, ipc-pair, mktap,
-mkipvlan -- that chain by exec and inherited file descriptors.  A root
+bridge-acl, netgrant-bridge-helper, netgrant-serve -- that chain by exec and
+inherited file descriptors.  A root
 super-server checks the peer, creates a tap or an ipvlan/macvlan interface
 and passes its file descriptor over a unix socket, so that QEMU and
 containers get real interfaces without setuid helpers.")
