@@ -7,9 +7,12 @@
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import koffi from 'koffi';
-import { runProgram, optString, parseFd, close, open, socketpair, O_RDONLY } from '@netgrant/core';
+import { runProgram, optString, parseFd, close, open, socketpair, exec, O_RDONLY } from '@netgrant/core';
 
-if (process.env.HYGIENE_CHILD) {
+if (process.env.EXPLICIT_ENV_CHILD) {
+  // exec with an explicit environment (execvpe): exactly these variables, byte-exact.
+  exec(['env'], { env: [Buffer.from('ONLY=x\xffy', 'latin1'), 'PATH=/usr/bin:/bin'] });
+} else if (process.env.HYGIENE_CHILD) {
   // Make the state Node leaves behind as bad as it gets: stdout touched (pipe
   // goes O_NONBLOCK), SIGUSR1 and SIGTERM blocked on the main thread.
   console.log('child says hi');
@@ -85,6 +88,12 @@ if (process.env.HYGIENE_CHILD) {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  test('exec with an explicit environment passes exactly it', () => {
+    const r = require('node:child_process').spawnSync(process.execPath, [process.argv[1]!], { env: { EXPLICIT_ENV_CHILD: '1', OTHER: 'y' } });
+    assert.is(r.status, 0, String(r.stderr));
+    assert.ok((r.stdout as Buffer).equals(Buffer.from('ONLY=x\xffy\nPATH=/usr/bin:/bin\n', 'latin1')), (r.stdout as Buffer).toString('hex'));
   });
 
   test('exec failures: 127 not found, 126 not executable, 0 for an empty rest', async () => {

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readSync } from 'node:fs';
 import {
   socketpair, sendMessage, recvMessage, encodeEnv, decodeEnv, sendmsg, sendByte, recvByte, encodeHeader,
-  close, listOpenFds, setPassCred, peerCred, isUnixSocket, isUnnamedPair, ProtocolError,
+  close, listOpenFds, setPassCred, peerCred, peerPidfd, peerGroups, isUnixSocket, isUnnamedPair, ProtocolError,
 } from '@netgrant/core';
 import { PYTHON, pipeWith, rejects } from '../../../tools/test/lib/harness.js';
 
@@ -159,6 +159,20 @@ test('SCM_CREDENTIALS name the sender; SO_PEERCRED on a socketpair names its cre
   assert.is(peerCred(a).uid, 0, 'SO_PEERCRED names the creator (root)');
   assert.is(peerCred(a).pid, process.pid);
   [a, b].forEach(close);
+});
+
+test('SO_PEERPIDFD gives a pidfd for the peer (close-on-exec); SO_PEERGROUPS the groups', async () => {
+  const [a, b] = socketpair();
+  const pidfd = peerPidfd(a);
+  assert.ok(pidfd !== null, 'this kernel has SO_PEERPIDFD');
+  const info = readFileSync(`/proc/self/fdinfo/${pidfd}`, 'utf8');
+  assert.match(info, new RegExp(`Pid:\\s+${process.pid}`));
+  assert.ok((parseInt(info.match(/flags:\s+(\d+)/)![1]!, 8) & 0o2000000) !== 0);
+  close(pidfd!);
+  assert.ok(Array.isArray(peerGroups(a)));
+  close(a);
+  assert.throws(() => peerPidfd(a), /EBADF/);
+  close(b);
 });
 
 test('isUnixSocket is false for a pipe-like non-socket', async () => {
