@@ -64,7 +64,7 @@
   (description
    "netgrant is a toolkit of small programs in the s6/UCSPI tradition --
 fd-send, fd-recv, peer-check, cap-drop, netns-enter, ipc-pair, mktap,
-bridge-acl, netgrant-bridge-helper, netgrant-serve -- that chain by exec and
+bridge-acl, netgrant-bridge-helper, netgrant-serve, mkipvlan, mkmacvlan -- that chain by exec and
 inherited file descriptors.  A root
 super-server checks the peer, creates a tap or an ipvlan/macvlan interface
 and passes its file descriptor over a unix socket, so that QEMU and

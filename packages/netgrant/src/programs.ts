@@ -11,5 +11,7 @@ import { program as bridgeAcl } from '@netgrant/bridge-acl';
 import { program as bridgeHelper } from '@netgrant/netgrant-bridge-helper';
 import { program as capDrop } from '@netgrant/cap-drop';
 import { program as netnsEnter } from '@netgrant/netns-enter';
+import { program as mkipvlan } from '@netgrant/mkipvlan';
+import { program as mkmacvlan } from '@netgrant/mkmacvlan';
 
-export const programs: ReadonlyMap<string, Program> = new Map([fdSend, fdRecv, peerCheck, ipcPair, netgrantServe, mktap, bridgeAcl, bridgeHelper, capDrop, netnsEnter].map((p) => [p.name, p]));
+export const programs: ReadonlyMap<string, Program> = new Map([fdSend, fdRecv, peerCheck, ipcPair, netgrantServe, mktap, bridgeAcl, bridgeHelper, capDrop, netnsEnter, mkipvlan, mkmacvlan].map((p) => [p.name, p]));

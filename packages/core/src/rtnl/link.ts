@@ -14,6 +14,7 @@ const IFLA_MTU = 4;
 const IFLA_LINK = 5;
 const IFLA_MASTER = 10;
 const IFLA_TXQLEN = 13;
+const IFLA_IFALIAS = 20;
 const IFLA_LINKINFO = 18;
 const IFLA_NET_NS_FD = 28;
 const IFLA_EXT_MASK = 29;
@@ -41,6 +42,8 @@ export interface LinkInfo {
   kind: string | undefined;
   master: number | undefined;
   parent: number | undefined;
+  /** The interface alias (IFLA_IFALIAS), if any. */
+  alias: string | undefined;
   /** For tun/tap devices: owner and group (undefined when unset), type (1 tun, 2 tap), persist. */
   tun?: { owner: number | undefined; group: number | undefined; type: number | undefined; persist: boolean };
 }
@@ -57,6 +60,8 @@ export interface LinkAttrs {
   parent?: number;
   /** Create in / move to the network namespace open at this fd. */
   netnsFd?: number;
+  /** The interface alias (IFLA_IFALIAS). */
+  alias?: string;
   up?: boolean;
 }
 
@@ -84,6 +89,7 @@ function attrsFor(a: LinkAttrs): Buffer[] {
   if (a.master !== undefined) out.push(u32(IFLA_MASTER, a.master));
   if (a.parent !== undefined) out.push(u32(IFLA_LINK, a.parent));
   if (a.netnsFd !== undefined) out.push(u32(IFLA_NET_NS_FD, a.netnsFd));
+  if (a.alias !== undefined) out.push(attr(IFLA_IFALIAS, Buffer.from(a.alias)));
   return out;
 }
 
@@ -141,6 +147,7 @@ function decodeLink(m: NlMessage): LinkInfo {
     kind,
     master: u32at(at.get(IFLA_MASTER)),
     parent: u32at(at.get(IFLA_LINK)),
+    alias: cstr(at.get(IFLA_IFALIAS)),
   };
   if (kind === 'tun' && li?.get(IFLA_INFO_DATA)) {
     const td = parseAttrs(li.get(IFLA_INFO_DATA)!);
