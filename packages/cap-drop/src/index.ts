@@ -4,21 +4,67 @@
 // any state changes; the drop itself runs synchronously right before exec
 // (credentials and capabilities are per thread: see notes/node-syscalls.md §9).
 import {
-  UsageError, InputError, parseCapList, parseUser, parseGroup, userById, groupList, dropTo, optString, optFlag, type Program,
+  UsageError, InputError, capNumber, capBit, capLastCap, allCaps, capGet, parseUser, parseGroup, userById, groupList, dropTo,
+  optString, optFlag, type Program, type Env, type DropIds,
 } from '@netgrant/core';
 
 const NUM_RE = /^[0-9]{1,10}$/;
+/** The kernel's NGROUPS_MAX. */
+const NGROUPS_MAX = 65536;
 
-function peerId(get: (k: string) => string | undefined, name: string): number {
-  const v = get(name);
+function peerId(env: Env, name: string): number {
+  const v = env.get(name);
   if (v === undefined) throw new InputError(`--from-peer: ${name} not set (run peer-check first)`);
   if (!NUM_RE.test(v) || Number(v) > 0xfffffffe) throw new InputError(`--from-peer: ${name} has an invalid value ${JSON.stringify(v)}`);
   return Number(v);
 }
 
+/**
+ * The -k list: names as setpriv/capsh write them, numbers, or `all` (every
+ * capability this process holds in its permitted set). A number or name the
+ * running kernel does not know is a usage error, not a failed step.
+ */
+export function parseKeep(text: string): bigint {
+  if (text === '') return 0n;
+  let mask = 0n;
+  for (const word of text.split(',')) {
+    if (word.toLowerCase() === 'all') {
+      mask |= capGet().permitted & allCaps();
+      continue;
+    }
+    let n: number;
+    try {
+      n = capNumber(word);
+    } catch {
+      throw new UsageError(`-k: unknown capability ${JSON.stringify(word)}`);
+    }
+    if (n > capLastCap()) throw new UsageError(`-k: unknown capability ${JSON.stringify(word)} (this kernel's last is ${capLastCap()})`);
+    mask |= capBit(n);
+  }
+  return mask;
+}
+
+/**
+ * Variables a secure-execution (AT_SECURE) program would not get. Ambient
+ * capabilities do not set AT_SECURE, so neither ld.so nor Node ignores
+ * these in a program that inherits capabilities from cap-drop (notes §13:
+ * NODE_OPTIONS runs code in a Node program exec'd with ambient caps). The
+ * exact names are glibc's UNSECURE_ENVVARS (sysdeps/generic/unsecvars.h).
+ */
+const UNSECURE_PREFIXES = ['LD_', 'NODE_', 'MALLOC_'];
+const UNSECURE_NAMES = new Set([
+  'ARGP_HELP_FMT', 'DATEMSK', 'GCONV_PATH', 'GETCONF_DIR', 'GLIBC_TUNABLES', 'GMON_OUT_PREFIX', 'HESIOD_CONFIG', 'HES_DOMAIN',
+  'HOSTALIASES', 'LOCALDOMAIN', 'LOCPATH', 'NIS_PATH', 'NLSPATH', 'RESOLV_HOST_CONF', 'RES_OPTIONS', 'TMPDIR', 'TZDIR',
+]);
+
+/** Which of these names cap-drop removes when it hands on capabilities. */
+export function unsecureNames(names: Iterable<string>): string[] {
+  return [...names].filter((n) => UNSECURE_NAMES.has(n) || UNSECURE_PREFIXES.some((p) => n.startsWith(p)));
+}
+
 export const program: Program = {
   name: 'cap-drop',
-  usage: '[-k CAP,...] [-u USER|UID] [-g GROUP|GID] [-G GID,...] [--from-peer] prog...',
+  usage: '[-k CAP,...] [-u USER|UID] [-g GROUP|GID] [-G GROUP,...] [--from-peer] prog...',
   options: [
     { name: 'keep', short: 'k', value: true },
     { name: 'user', short: 'u', value: true },
@@ -28,7 +74,8 @@ export const program: Program = {
   ],
   dropsPrivileges: true,
   run(chain, opts) {
-    const keep = parseCapList(optString(opts, 'keep') ?? '');
+    // ---- validation: nothing below changes any state until dropTo.
+    const keep = parseKeep(optString(opts, 'keep') ?? '');
     const fromPeer = optFlag(opts, 'from-peer');
     const userText = optString(opts, 'user');
     const groupText = optString(opts, 'group');
@@ -37,8 +84,8 @@ export const program: Program = {
     let uid = userText === undefined ? undefined : parseUser(userText, '-u');
     let gid = groupText === undefined ? undefined : parseGroup(groupText, '-g');
     if (fromPeer) {
-      uid = peerId((k) => chain.env.get(k), 'PEERUID');
-      gid = peerId((k) => chain.env.get(k), 'PEERGID');
+      uid = peerId(chain.env, 'PEERUID');
+      gid = peerId(chain.env, 'PEERGID');
     }
     if (uid !== undefined && gid === undefined) {
       // A uid alone takes its user's primary group; one with no user must say which.
@@ -48,18 +95,30 @@ export const program: Program = {
     }
     if (gid !== undefined && uid === undefined) throw new UsageError('-g needs -u (cap-drop never keeps uid 0 with another gid)');
     let groups: number[] | undefined;
-    if (groupsText !== undefined) groups = groupsText === '' ? [] : groupsText.split(',').map((g) => parseGroup(g, '-G'));
-    let ids;
+    if (groupsText !== undefined) {
+      groups = groupsText === '' ? [] : groupsText.split(',').map((g) => parseGroup(g, '-G'));
+      groups = [...new Set(groups)];
+      if (groups.length > NGROUPS_MAX) throw new UsageError(`-G: more than ${NGROUPS_MAX} groups`);
+      if (uid === undefined) throw new UsageError('-G needs -u (or --from-peer)');
+    }
+    let ids: DropIds | undefined;
     if (uid !== undefined && gid !== undefined) {
-      // Default supplementary groups: none for a uid with no user in the database, else
-      // the database's list for that user (as login would give), never root's.
+      // Default supplementary groups: the database's list for the user owning
+      // the uid (as login would give), none for a uid with no user; never root's.
       if (groups === undefined) {
         const user = userById(uid);
         groups = user ? groupList(user.name, gid) : [];
       }
       ids = { uid, gid, groups };
-    } else if (groups !== undefined) throw new UsageError('-G needs -u and -g (or --from-peer)');
-    // Nothing above changed any state. From here on: synchronous, then exec.
+    }
+    // ---- the environment a capability-holding program gets (see above).
+    if (keep !== 0n) {
+      // cap-drop always runs in a process of its own (never resident), where
+      // chain.env is process.env: enumerate it there.
+      for (const name of unsecureNames(Object.keys(process.env))) chain.env.unset(name);
+    }
+    // ---- the drop: synchronous, on the main thread; the runtime execs
+    // right after run() returns (dropsPrivileges forces a real exec).
     dropTo(keep, ids);
   },
 };

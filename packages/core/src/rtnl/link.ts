@@ -95,7 +95,7 @@ function attrsFor(a: LinkAttrs): Buffer[] {
 
 function kindData(k: LinkKind): Buffer[] {
   const data: Buffer[] = [];
-  if (k.kind === 'veth' && 'peerName' in k) {
+  if (k.kind === 'veth' && ('peerName' in k || 'peerNetnsFd' in k)) {
     const peer: Buffer[] = [];
     if (k.peerName !== undefined) peer.push(str(IFLA_IFNAME, k.peerName));
     if (k.peerNetnsFd !== undefined) peer.push(u32(IFLA_NET_NS_FD, k.peerNetnsFd));
