@@ -26,7 +26,7 @@ export function fetchKernel() {
   if (!existsSync(vmlinuz)) {
     let deb = readdirSync(CACHE).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
     if (!deb) {
-      execFileSync('apt-get', ['download', pkg], { cwd: CACHE, stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync('apt-get', ['-o', 'APT::Sandbox::User=root', 'download', pkg], { cwd: CACHE, stdio: ['ignore', 'ignore', 'pipe'] });
       deb = readdirSync(CACHE).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
       if (!deb) throw new Error(`apt-get download ${pkg} produced no .deb`);
     }

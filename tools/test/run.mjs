@@ -4,7 +4,10 @@
 // test does reaches the host's network namespace or /run/netns), parses
 // uvu's per-file summary and ends with the line `N passed, N failed`.
 //
-//   node tools/test/run.mjs [--jobs N] [--filter SUBSTR] [--summary FILE] [path...]
+//   node tools/test/run.mjs [--jobs N] [--filter SUBSTR] [--summary FILE] [--node PATH] [path...]
+//
+// --node (or NETGRANT_NODE) runs the test files and, through PATH, every
+// toolkit program under another Node binary (the Node version matrix).
 import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
@@ -12,6 +15,7 @@ import { join, relative, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { bundleOptions, copyNative } from '../build/build.mjs';
+import { fetchKernel } from '../guest/kernel.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -23,6 +27,7 @@ const args = process.argv.slice(2);
 let jobs = 2;
 let filter = '';
 let summaryFile = '';
+let nodeBin = process.env.NETGRANT_NODE || process.execPath;
 // Chaining modes: every file runs with in-process chaining and again with
 // NETGRANT_EXEC_ONLY=1 (every link a real exec); results must be identical.
 let modes = ['in-process', 'exec-only'];
@@ -32,6 +37,7 @@ for (let i = 0; i < args.length; i++) {
   else if (args[i] === '--filter') filter = args[++i];
   else if (args[i] === '--summary') summaryFile = args[++i];
   else if (args[i] === '--mode') modes = [args[++i]];
+  else if (args[i] === '--node') nodeBin = args[++i];
   else roots.push(args[i]);
 }
 
@@ -57,6 +63,15 @@ if (files.length === 0) {
   console.log('no test files found');
   console.log('0 passed, 1 failed');
   process.exit(1);
+}
+
+// Guest tests boot Debian's kernel; each test file runs in a fresh network
+// namespace with no route out, so the kernel is fetched (once, cached) here,
+// in the runner's own namespace.
+try {
+  fetchKernel();
+} catch (e) {
+  console.log(`[runner] cannot fetch the guest kernel (guest tests will fail): ${String(e.message).split('\n').slice(0, 3).join(' ')}`);
 }
 
 // A directory of its own, so that runs at the same time do not clobber each other.
@@ -88,9 +103,9 @@ function runOne(file, mode) {
     const started = Date.now();
     // A fresh netns and a private mount ns with its own /run/netns.
     const script = 'mount --make-rprivate / && mkdir -p /run/netns && mount -t tmpfs -o mode=0755 netgrant-test /run/netns && ip link set lo up && exec "$@"';
-    const child = spawn('unshare', ['--net', '--mount', '--', 'sh', '-c', script, 'sh', process.execPath, bundle], {
+    const child = spawn('unshare', ['--net', '--mount', '--', 'sh', '-c', script, 'sh', nodeBin, bundle], {
       cwd: root,
-      env: { ...process.env, NO_COLOR: '1', NETGRANT_ROOT: root, ...(mode === 'exec-only' ? { NETGRANT_EXEC_ONLY: '1' } : {}) },
+      env: { ...process.env, NO_COLOR: '1', NETGRANT_ROOT: root, NETGRANT_NODE: nodeBin, ...(mode === 'exec-only' ? { NETGRANT_EXEC_ONLY: '1' } : {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

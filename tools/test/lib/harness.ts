@@ -6,12 +6,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { writeSync } from 'node:fs';
 import { socketpair, close } from '@netgrant/core';
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
 
 export const ROOT = process.env.NETGRANT_ROOT ?? process.cwd();
 export const BIN = join(ROOT, 'node_modules', '.bin');
-/** PATH with the toolkit first. */
-export const PATH = `${BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/execline/bin`;
+/** The Node binary under test (the runner's --node): its directory comes right after the toolkit on PATH. */
+export const NODE = process.env.NETGRANT_NODE ?? process.execPath;
+/** PATH with the toolkit first, then the Node under test. */
+export const PATH = `${BIN}:${dirname(NODE)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/execline/bin`;
 
 /**
  * The base environment of every program a test starts: the toolkit on PATH,
