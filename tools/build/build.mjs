@@ -14,6 +14,15 @@ const arch = { x64: 'x64', arm64: 'arm64' }[process.arch];
 if (!arch) throw new Error(`unsupported architecture ${process.arch}`);
 const nativePkg = `@koromix/koffi-linux-${arch}`;
 
+// koffi's require('node:util') gets tools/build/koffi-util.cjs (see there).
+const koffiUtil = {
+  name: 'koffi-util',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?util$/ }, (args) =>
+      /[\\/]node_modules[\\/]koffi[\\/]/.test(args.importer) ? { path: join(root, 'tools', 'build', 'koffi-util.cjs') } : undefined);
+  },
+};
+
 /** esbuild options shared by the toolkit bundle and the test bundles. */
 export function bundleOptions() {
   return {
@@ -32,6 +41,7 @@ export function bundleOptions() {
     },
     // koffi probes every platform package inside try/catch; only ours exists.
     external: ['@koromix/*'],
+    plugins: [koffiUtil],
   };
 }
 
