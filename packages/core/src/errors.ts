@@ -3,12 +3,18 @@
 import { constants } from 'node:os';
 import koffi from 'koffi';
 
-const errnoNames = new Map<number, string>();
-for (const [name, num] of Object.entries(constants.errno)) {
-  if (!errnoNames.has(num)) errnoNames.set(num, name);
+let errnoNames: Map<number, string> | undefined;
+/** errno value -> name, built on first use (most runs never fail). */
+function errnoNameTable(): Map<number, string> {
+  if (errnoNames) return errnoNames;
+  errnoNames = new Map<number, string>();
+  for (const [name, num] of Object.entries(constants.errno)) {
+    if (!errnoNames.has(num)) errnoNames.set(num, name);
+  }
+  // Linux errnos Node's table lacks.
+  for (const [num, name] of [[77, 'EBADFD']] as const) if (!errnoNames.has(num)) errnoNames.set(num, name);
+  return errnoNames;
 }
-// Linux errnos Node's table lacks.
-for (const [num, name] of [[77, 'EBADFD']] as const) if (!errnoNames.has(num)) errnoNames.set(num, name);
 
 let strerrorFn: ((n: number) => string) | undefined;
 /** strerror(3) text for an errno value. */
@@ -19,7 +25,7 @@ export function strerror(errno: number): string {
 
 /** The symbolic name of an errno value: 2 -> "ENOENT". */
 export function errnoName(errno: number): string {
-  return errnoNames.get(errno) ?? `E${errno}`;
+  return errnoNameTable().get(errno) ?? `E${errno}`;
 }
 
 /** The errno value for a name: "ENOENT" -> 2. */

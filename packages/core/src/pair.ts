@@ -1,7 +1,7 @@
 // Run a chain on one end of a socketpair (as its fds 0 and 1), keeping the
 // other end: the socketpair model of DESIGN.md, for Node programs and for
 // the ipc-pair link.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { socketpair, setPassCred } from './socket.js';
 import { closeQuietly } from './fd.js';
 import { SysError } from './errors.js';
@@ -28,6 +28,9 @@ export function spawnOnSocketpair(argv: readonly (string | Buffer)[], env: NodeJ
     let child: ChildProcess;
     try {
       const words = argv.map((w) => w.toString());
+      // Loaded here, not at the top: node:child_process costs ~2.5 ms to
+      // load and almost no link spawns anything (docs/perf.md).
+      const { spawn } = require('node:child_process') as typeof import('node:child_process');
       child = spawn(words[0]!, words.slice(1), { stdio: [theirs, theirs, 'inherit'], env });
     } catch (e) {
       closeQuietly(ours);

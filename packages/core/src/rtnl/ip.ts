@@ -1,5 +1,4 @@
 // IP addresses as text <-> bytes, IPv4 and IPv6.
-import { isIPv4, isIPv6 } from 'node:net';
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -10,6 +9,8 @@ export interface IpAddr {
 }
 
 export function parseIp(text: string): IpAddr | null {
+  // Loaded on use: node:net pulls in streams, ~2 ms (docs/perf.md).
+  const { isIPv4, isIPv6 } = require('node:net') as typeof import('node:net');
   if (isIPv4(text)) return { family: AF_INET, bytes: Buffer.from(text.split('.').map(Number)) };
   if (!isIPv6(text)) return null;
   let t = text;

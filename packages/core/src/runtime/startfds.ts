@@ -7,7 +7,8 @@
 //   on to the next program, like any C chain loader. They are recorded with
 //   their identity (st_dev, st_ino) so that a number the link closed and
 //   that was later reused by one of our own fds is not handed on.
-import { readdirSync, readlinkSync, readFileSync, fstatSync } from 'node:fs';
+import { readdirSync, readlinkSync, fstatSync } from 'node:fs';
+import { getStatusFlags, isCloexec } from '../fd.js';
 
 interface StartFds {
   node: Set<number>;
@@ -34,10 +35,8 @@ function take(): StartFds {
     const fd = Number(name);
     if (!(fd >= 3)) continue;
     let target: string;
-    let flags: number;
     try {
       target = readlinkSync(`/proc/self/fd/${fd}`);
-      flags = parseInt(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1').match(/flags:\s+(\d+)/)![1]!, 8);
     } catch {
       continue; // the directory fd readdir used, already closed
     }
@@ -45,10 +44,22 @@ function take(): StartFds {
       node.add(fd);
       continue;
     }
-    if (target.startsWith('pipe:') && flags & 0o2000000) {
-      const ends = pipes.get(target) ?? [];
-      ends.push({ fd, mode: flags & 3 });
-      pipes.set(target, ends);
+    // Only a pipe's flags matter (the self-pipe test below), read with
+    // fcntl: cheaper than parsing /proc/self/fdinfo (docs/perf.md).
+    if (target.startsWith('pipe:')) {
+      let cloexec: boolean;
+      let mode: number;
+      try {
+        cloexec = isCloexec(fd);
+        mode = getStatusFlags(fd) & 3;
+      } catch {
+        continue;
+      }
+      if (cloexec) {
+        const ends = pipes.get(target) ?? [];
+        ends.push({ fd, mode });
+        pipes.set(target, ends);
+      }
     }
     others.push(fd);
   }
