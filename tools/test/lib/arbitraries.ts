@@ -81,7 +81,7 @@ export function anyBytes(max: number): fc.Arbitrary<Buffer> {
 
 /** A well-formed metadata payload: NUL-terminated KEY=VALUE entries, distinct keys. */
 export const envPayload: fc.Arbitrary<Buffer> = fc
-  .uniqueArray(fc.tuple(fc.stringMatching(/^[A-Z_][A-Z0-9_]{0,7}$/), fc.string({ maxLength: 20 }).filter((v) => !v.includes('\0'))), { maxLength: 5, selector: ([k]) => k })
+  .uniqueArray(fc.tuple(fc.stringMatching(/^K[A-Z0-9_]{0,7}$/), fc.string({ maxLength: 20 }).filter((v) => !v.includes('\0'))), { maxLength: 5, selector: ([k]) => k })
   .map((vars) => encodeEnv(vars));
 
 /** How a generated frame deviates from a well-formed message. */
