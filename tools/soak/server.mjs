@@ -1,0 +1,99 @@
+// The tap service under soak: start it (s6-ipcserver or the resident
+// netgrant-serve, same chain), read its footprint from /proc, stop it.
+// Everything it starts is in its own process group, and only that group is
+// ever signalled.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+
+/** The chain every connection runs: the tap service of docs/recipes.md. */
+export function chain(bridge, uid, maxPerPeer) {
+  return ['peer-check', '-u', String(uid), 'mktap', '-b', bridge, '--owner-from-peer', '--max-per-peer', String(maxPerPeer), 'fd-send', '-s', '1', '-d', '3', '-e', 'TAPNAME'];
+}
+
+export const SERVERS = {
+  s6: (sock, argv, concurrency) => ['s6-ipcserver', '-1', '-c', String(concurrency * 2), sock, ...argv],
+  resident: (sock, argv, concurrency) => ['netgrant-serve', '-1', '-c', String(concurrency * 2), sock, ...argv],
+};
+
+/** Start `kind` on sock and resolve once it wrote its readiness newline. */
+export async function startServer(kind, sock, argv, concurrency, env) {
+  const cmd = SERVERS[kind](sock, argv, concurrency);
+  const proc = spawn(cmd[0], cmd.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let log = '';
+  proc.stderr.on('data', (d) => (log += d));
+  const exited = new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })));
+  const ready = await Promise.race([
+    new Promise((resolve) => proc.stdout.once('data', () => resolve(true))),
+    exited.then(() => false),
+    new Promise((resolve) => setTimeout(() => resolve(false), 20000)),
+  ]);
+  const server = {
+    kind,
+    pid: proc.pid,
+    command: cmd,
+    log: () => log,
+    alive: () => proc.exitCode === null && proc.signalCode === null,
+    /** SIGTERM the group (SIGKILL after 3 s); resolves to how the server itself ended. */
+    async stop() {
+      const signal = (sig) => {
+        try {
+          process.kill(-proc.pid, sig);
+        } catch {
+          /* already gone */
+        }
+      };
+      signal('SIGTERM');
+      const t = setTimeout(() => signal('SIGKILL'), 3000);
+      const end = await exited;
+      clearTimeout(t);
+      return end;
+    },
+  };
+  if (!ready) {
+    await server.stop();
+    throw new Error(`${kind} did not start: ${log.trim()}`);
+  }
+  return server;
+}
+
+/** Open fds, resident set (kB) and live children of pid, from /proc. */
+export function footprint(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/^VmRSS:\s+(\d+)/m.exec(status)[1]);
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+  return { fds: readdirSync(`/proc/${pid}/fd`).length, rssKb, children: children ? children.split(/\s+/).length : 0 };
+}
+
+/** tun/tap devices in this network namespace (sysfs is this namespace's). */
+export function countTaps() {
+  return readdirSync('/sys/class/net').filter((n) => {
+    try {
+      return statSync(`/sys/class/net/${n}/tun_flags`).isFile();
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
+/** flock(2)s held on this network namespace (mktap's quota lock), from /proc/locks. */
+export function namespaceLocks() {
+  const ino = statSync('/proc/self/ns/net').ino;
+  return readFileSync('/proc/locks', 'utf8').split('\n').filter((l) => {
+    const f = l.replace('->', '').trim().split(/\s+/);
+    return f.length > 5 && Number(f[5].split(':')[2]) === ino;
+  }).length;
+}
+
+/** How many processes are in process group pgid (a server leads its own). */
+export function groupMembers(pgid) {
+  let n = 0;
+  for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pgid) n++;
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return n;
+}
