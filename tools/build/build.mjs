@@ -2,7 +2,7 @@
 // Bundle the toolkit: packages/netgrant/src/main.ts -> packages/netgrant/dist/netgrant.cjs
 // with koffi's JS inlined and its native module copied beside the bundle.
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -45,19 +45,32 @@ export function bundleOptions() {
   };
 }
 
-/** Copy koffi's native module for this machine into dir. */
+/**
+ * Copy koffi's native module for this machine into dir. Through a new file
+ * renamed into place: running programs have the old one mapped, and
+ * rewriting that file in place would crash them (SIGBUS/SIGSEGV).
+ */
 export function copyNative(dir) {
   mkdirSync(dir, { recursive: true });
   const pkgDir = dirname(require.resolve(`${nativePkg}/package.json`));
-  copyFileSync(join(pkgDir, `linux_${arch}`, 'koffi.node'), join(dir, 'koffi.node'));
+  const tmp = join(dir, `.koffi.node.${process.pid}`);
+  copyFileSync(join(pkgDir, `linux_${arch}`, 'koffi.node'), tmp);
+  renameSync(tmp, join(dir, 'koffi.node'));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await build({
+  const { outputFiles } = await build({
     ...bundleOptions(),
     entryPoints: [join(root, 'packages', 'netgrant', 'src', 'main.ts')],
     outfile: join(out, 'netgrant.cjs'),
     minifySyntax: true,
+    write: false,
   });
+  // Renamed into place too: a program starting meanwhile reads the old bundle or the new, never half of one.
+  mkdirSync(out, { recursive: true });
+  for (const f of outputFiles) {
+    writeFileSync(`${f.path}.${process.pid}`, f.contents);
+    renameSync(`${f.path}.${process.pid}`, f.path);
+  }
   copyNative(out);
 }
