@@ -20,11 +20,11 @@ function summaryTable(results) {
   const rows = results.map((r) => {
     const s = slopes(r);
     const killed = r.counts['killed-holding'] + r.counts['killed-chain'];
-    return `| ${NAMES[r.kind]} | ${n(r.leases)} | ${(r.wallMs / 1000).toFixed(0)} s | ${(r.leases / (r.wallMs / 1000)).toFixed(1)} | ${n(killed)} (${n(r.counts['killed-holding'])} holding, ${n(r.counts['killed-chain'])} in the chain) | ${n(r.counts.ok)} / ${n(r.leases - killed)} | ${ms(r.latency.p50)} / ${ms(r.latency.p90)} / ${ms(r.latency.p99)} / ${ms(r.latency.max)} | ${s ? s.fds.toFixed(2) : 'n/a'} | ${s ? s.rssKb.toFixed(0) : 'n/a'} |`;
+    return `| ${NAMES[r.kind]} | ${n(r.leases)} | ${(r.wallMs / 1000).toFixed(0)} s | ${(r.leases / (r.wallMs / 1000)).toFixed(1)} | ${r.cpuSeconds.toFixed(0)} s (${((r.cpuSeconds * 1000) / r.leases).toFixed(0)} ms) | ${n(killed)} (${n(r.counts['killed-holding'])} holding, ${n(r.counts['killed-chain'])} in the chain) | ${n(r.counts.ok)} / ${n(r.leases - killed)} | ${ms(r.latency.p50)} / ${ms(r.latency.p90)} / ${ms(r.latency.p99)} / ${ms(r.latency.max)} | ${s ? s.fds.toFixed(2) : 'n/a'} | ${s ? s.rssKb.toFixed(0) : 'n/a'} |`;
   });
   return [
-    '| server | leases | wall time | leases/s | killed | survivors with a working tap | lease start ms p50 / p90 / p99 / max | fd slope per 1,000 | RSS slope kB per 1,000 |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| server | leases | wall time | leases/s | CPU, all processes (per lease) | killed | survivors with a working tap | lease start ms p50 / p90 / p99 / max | fd slope per 1,000 | RSS slope kB per 1,000 |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }
@@ -99,7 +99,11 @@ ${summaryTable(results)}
 
 "Lease start" is from spawning the client to the client reporting a
 working tap: two Node starts under s6-ipcserver (fd-recv on the client,
-the chain on the server), one under netgrant-serve.
+the chain on the server), one under netgrant-serve. "CPU" is the user and
+system time of every process the soak ran (clients, the server and its
+children): on ${cpus().length} otherwise idle vCPUs the run takes at least CPU / ${cpus().length}; wall
+times above that are time spent waiting for CPU the machine's other work
+was using.
 
 ${sections.join('\n')}
 ## Checks

@@ -3,6 +3,7 @@
 // clients pause until every lease has ended, and the server's open fds, RSS
 // and children, the taps left in the namespace and the quota locks held are
 // sampled.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chain, startServer, footprint, countTaps, namespaceLocks, groupMembers } from './server.mjs';
@@ -22,9 +23,17 @@ async function sample(server, leases) {
   return { leases, ...footprint(server.pid), taps: countTaps(), locks: namespaceLocks() };
 }
 
+/** CPU seconds (user + system) of this process's waited-for descendants: every client, every server and its children. */
+function childrenCpu() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100; // cutime, cstime in clock ticks (USER_HZ = 100)
+}
+
 export async function soak({ kind, leases, concurrency, sampleEvery, bridge, uid, dir, env, rand, log }) {
   const sock = join(dir, `${kind}.sock`);
   const maxPerPeer = concurrency * 2;
+  const cpuBefore = childrenCpu();
   const server = await startServer(kind, sock, chain(bridge, uid, maxPerPeer), concurrency, env);
   // A tenth of the leases are killed: half once the client holds its tap,
   // half at a random moment of the chain (connect, peer-check, mktap, fd-send, fd-recv).
@@ -60,6 +69,7 @@ export async function soak({ kind, leases, concurrency, sampleEvery, bridge, uid
   const aliveAtEnd = server.alive();
   const end = await server.stop();
   await sleep(100);
+  const cpuSeconds = childrenCpu() - cpuBefore;
   return {
     kind,
     command: server.command.join(' '),
@@ -69,6 +79,7 @@ export async function soak({ kind, leases, concurrency, sampleEvery, bridge, uid
     counts,
     failures,
     wallMs,
+    cpuSeconds,
     latency: { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: percentile(latencies, 100) },
     samples,
     aliveAtEnd,
