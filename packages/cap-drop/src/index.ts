@@ -5,7 +5,7 @@
 // (credentials and capabilities are per thread: see notes/node-syscalls.md §9).
 import {
   UsageError, InputError, capNumber, capBit, capLastCap, allCaps, capGet, parseUser, parseGroup, userById, groupList, dropTo,
-  optString, optFlag, type Program, type Env, type DropIds,
+  optString, optFlag, unsecureNames, type Program, type Env, type DropIds,
 } from '@netgrant/core';
 
 const NUM_RE = /^[0-9]{1,10}$/;
@@ -42,24 +42,6 @@ export function parseKeep(text: string): bigint {
     mask |= capBit(n);
   }
   return mask;
-}
-
-/**
- * Variables a secure-execution (AT_SECURE) program would not get. Ambient
- * capabilities do not set AT_SECURE, so neither ld.so nor Node ignores
- * these in a program that inherits capabilities from cap-drop (notes §13:
- * NODE_OPTIONS runs code in a Node program exec'd with ambient caps). The
- * exact names are glibc's UNSECURE_ENVVARS (sysdeps/generic/unsecvars.h).
- */
-const UNSECURE_PREFIXES = ['LD_', 'NODE_', 'MALLOC_'];
-const UNSECURE_NAMES = new Set([
-  'ARGP_HELP_FMT', 'DATEMSK', 'GCONV_PATH', 'GETCONF_DIR', 'GLIBC_TUNABLES', 'GMON_OUT_PREFIX', 'HESIOD_CONFIG', 'HES_DOMAIN',
-  'HOSTALIASES', 'LOCALDOMAIN', 'LOCPATH', 'NIS_PATH', 'NLSPATH', 'RESOLV_HOST_CONF', 'RES_OPTIONS', 'TMPDIR', 'TZDIR',
-]);
-
-/** Which of these names cap-drop removes when it hands on capabilities. */
-export function unsecureNames(names: Iterable<string>): string[] {
-  return [...names].filter((n) => UNSECURE_NAMES.has(n) || UNSECURE_PREFIXES.some((p) => n.startsWith(p)));
 }
 
 export const program: Program = {
@@ -111,7 +93,7 @@ export const program: Program = {
       }
       ids = { uid, gid, groups };
     }
-    // ---- the environment a capability-holding program gets (see above).
+    // ---- the environment a capability-holding program gets (core/src/unsecure-env.ts).
     if (keep !== 0n) {
       // cap-drop always runs in a process of its own (never resident), where
       // chain.env is process.env: enumerate it there.

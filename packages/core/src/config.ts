@@ -1,10 +1,13 @@
 // Configuration files that grant privilege: opened once (never through a
 // symlink), checked on the open fd — a regular file, owned by root, not
 // writable by group or others, optionally on a given filesystem — and read
-// from that same fd.
-import { fstatSync, readFileSync, statSync, type Stats } from 'node:fs';
+// from that same fd. The path is first opened O_PATH, which has no side
+// effects (a FIFO would block an O_RDONLY open forever, a device would run
+// its open handler); only a file that passed the checks is opened for
+// reading, through /proc/self/fd, so it is the same inode.
+import { fstatSync, lstatSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { InputError, SysError } from './errors.js';
-import { open, closeQuietly, O_RDONLY, O_NOFOLLOW } from './fd.js';
+import { open, closeQuietly, O_RDONLY, O_NOFOLLOW, O_PATH } from './fd.js';
 
 export interface TrustedFile {
   fd: number;
@@ -19,6 +22,7 @@ export interface TrustOptions {
 
 /** Why a file with this stat may not grant privilege, or null. */
 export function untrustedReason(st: Stats): string | null {
+  if (st.isSymbolicLink()) return 'is a symbolic link';
   if (!st.isFile()) return 'not a regular file';
   if (st.uid !== 0) return `owned by uid ${st.uid}, not root`;
   if (st.mode & 0o022) {
@@ -34,17 +38,18 @@ export function untrustedReason(st: Stats): string | null {
  * (exit 100) naming the reason.
  */
 export function openTrustedFile(path: string, opts: TrustOptions = {}): TrustedFile {
-  let fd: number;
+  // O_PATH|O_NOFOLLOW on a symlink gives an fd for the link itself: refused below.
+  const pathFd = open(path, O_PATH | O_NOFOLLOW);
+  let fd = -1;
   try {
-    fd = open(path, O_RDONLY | O_NOFOLLOW);
-  } catch (e) {
-    if (e instanceof SysError && e.code === 'ELOOP') throw new InputError(`${path}: is a symbolic link`);
-    throw e;
-  }
-  try {
-    const stat = fstatSync(fd);
-    const why = untrustedReason(stat);
+    const why = untrustedReason(fstatSync(pathFd));
     if (why) throw new InputError(`${path}: ${why}`);
+    try {
+      fd = open(`/proc/self/fd/${pathFd}`, O_RDONLY);
+    } catch (e) {
+      throw e instanceof SysError ? new SysError(`open ${path}`, e.errno) : e;
+    }
+    const stat = fstatSync(fd);
     if (opts.sameFilesystemAs !== undefined && statSync(opts.sameFilesystemAs).dev !== stat.dev) {
       throw new InputError(`${path}: not on the same filesystem as ${opts.sameFilesystemAs}`);
     }
@@ -53,5 +58,21 @@ export function openTrustedFile(path: string, opts: TrustOptions = {}): TrustedF
   } catch (e) {
     closeQuietly(fd);
     throw e;
+  } finally {
+    closeQuietly(pathFd);
+  }
+}
+
+/**
+ * Does path still name the file opened as `opened`? A file locked through
+ * its fd may have been renamed over meanwhile; a second process opening
+ * the path then locks another inode, and the lock no longer serialises them.
+ */
+export function stillAt(path: string, opened: Stats): boolean {
+  try {
+    const now = lstatSync(path);
+    return now.dev === opened.dev && now.ino === opened.ino;
+  } catch {
+    return false;
   }
 }

@@ -24,6 +24,7 @@ export * from './runtime/mapenv.js';
 export * from './runtime/mapfds.js';
 export * from './rtnl/index.js';
 export * from './config.js';
+export * from './unsecure-env.js';
 export * from './launch/cidr.js';
 export * from './launch/conf.js';
 export * from './launch/alloc.js';

@@ -2,10 +2,12 @@
 // place its fds at fixed numbers, export the allowed metadata, exec the rest.
 import {
   UsageError, InputError, ProtocolError, closeAll, recvMessage, recvByte, decodeEnv,
-  parseFd, parseFdList, parseUint, optString, optList, optFlag, requireString, MAX_FDS_PER_MESSAGE, type Program,
+  parseFd, parseFdList, parseUint, optString, optList, optFlag, requireString, choosesCode, MAX_FDS_PER_MESSAGE, type Program,
 } from '@netgrant/core';
 
 const VAR_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** What trusted links say about the peer (super-server, peer-check, bridge-acl): with -E never taken from the peer itself. */
+const IDENTITY_RE = /^(PROTO|PEERUID|PEERGID|PEERPID|ACLBRIDGE|[A-Z0-9]+(REMOTE|LOCAL)[A-Z0-9]*)$/;
 
 export const program: Program = {
   name: 'fd-recv',
@@ -38,6 +40,7 @@ export const program: Program = {
     const allowAll = optFlag(opts, 'any-env');
     const allowed = new Set(optList(opts, 'env').flatMap((v) => v.split(',')));
     for (const n of allowed) if (!VAR_RE.test(n)) throw new UsageError(`-e: invalid variable name ${JSON.stringify(n)}`);
+    for (const n of allowed) if (choosesCode(n)) throw new UsageError(`-e: ${n} is never taken from a peer (it chooses the code the next program runs)`);
     if (byte !== undefined && (targets!.length !== 1 || allowed.size || allowAll)) throw new UsageError('--byte receives exactly one fd and no variables');
     if (targets?.includes(sockNum)) throw new UsageError(`-d: fd ${sockNum} is the socket`);
     if (targets && targets.length > MAX_FDS_PER_MESSAGE) throw new UsageError(`-d: at most ${MAX_FDS_PER_MESSAGE} fds`);
@@ -53,6 +56,12 @@ export const program: Program = {
     try {
       if (msg.fds.length < min) throw new ProtocolError('receive message', `expected at least ${min} fd${min === 1 ? '' : 's'}, got ${msg.fds.length}`);
       vars = decodeEnv(msg.payload);
+      // Even from a trusted sender (-E), a peer never chooses the code the
+      // chain runs next, nor says who it is (name those with -e if meant).
+      for (const [k] of allowAll ? vars : []) {
+        if (choosesCode(k)) throw new ProtocolError('receive message', `variable ${k} refused: it chooses the code the next program runs`, 1 /* EPERM */);
+        if (IDENTITY_RE.test(k)) throw new ProtocolError('receive message', `variable ${k} refused: it names the peer, which only a trusted link may do (-e ${k} to take it from a trusted sender)`, 1);
+      }
     } catch (e) {
       closeAll(msg.fds);
       throw e;

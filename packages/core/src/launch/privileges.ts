@@ -21,10 +21,13 @@ export interface Privileges {
 /** Privileges for this process: a no-op as root, the raise/drop dance otherwise. */
 export function launcherPrivileges(): Privileges {
   if (process.geteuid?.() === 0) return { with: (_c, fn) => fn(), done: () => undefined };
-  const have = capGet().permitted;
+  const start = capGet();
+  const have = start.permitted;
   for (const [name, n] of Object.entries(NUMBER)) {
     if (!(have & capBit(n))) throw new SysError(`need CAP_${name.toUpperCase()} in the permitted set`, 1 /* EPERM */);
   }
+  // Ambient capabilities arrive effective: nothing is effective outside with().
+  capSet({ effective: 0n, permitted: have, inheritable: start.inheritable });
   return {
     with: (cap, fn) => withEffective(capBit(NUMBER[cap]), fn),
     done(cap) {

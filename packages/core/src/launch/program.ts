@@ -2,9 +2,9 @@
 // chosen only by the administrator's command line (-c), opened once,
 // checked on the fd and locked while an address is chosen and claimed.
 import { closeSync } from 'node:fs';
-import { UsageError, InputError } from '../errors.js';
+import { UsageError, InputError, SysError } from '../errors.js';
 import { checkIfName } from '../ifname.js';
-import { openTrustedFile } from '../config.js';
+import { openTrustedFile, stillAt } from '../config.js';
 import { lockExclusive } from '../fd.js';
 import { optString, parseUint } from '../runtime/values.js';
 import type { Program } from '../runtime/program.js';
@@ -33,7 +33,8 @@ export function launcherProgram(spec: LauncherSpec): Program {
       { name: 'ifname', short: 'i', value: true },
     ],
     run(chain, opts) {
-      const path = optString(opts, 'config') ?? spec.defaultConfig;
+      const given = optString(opts, 'config');
+      const path = given ?? spec.defaultConfig;
       const modeText = optString(opts, 'mode');
       if (modeText !== undefined && !spec.modes.includes(modeText)) throw new UsageError(`-m: expected ${spec.modes.join(', ')}, got ${JSON.stringify(modeText)}`);
       const ifname = checkIfName(optString(opts, 'ifname') ?? 'eth0', '-i');
@@ -42,12 +43,19 @@ export function launcherProgram(spec: LauncherSpec): Program {
       const uid = peer !== undefined ? parseUint(peer, 'PEERUID') : process.getuid!();
       const priv = launcherPrivileges();
       // The configuration: trusted, on the program's own filesystem, read once.
-      const file = priv.with('dac_override', () => openTrustedFile(path, { sameFilesystemAs: process.argv[1] ?? '/' }));
+      // A path from the command line of a capability-aware launcher is the
+      // caller's choice: opened with the caller's own access, never with
+      // DAC_OVERRIDE, or any root-owned file would be read for the caller
+      // (its first word quoted in the parse error: /etc/shadow) and errors
+      // would tell which hidden paths exist. As root nothing changes.
+      const openConfig = () => openTrustedFile(path, { sameFilesystemAs: process.argv[1] ?? '/' });
+      const file = given === undefined ? priv.with('dac_override', openConfig) : openConfig();
       priv.done('dac_override');
       try {
         const config = parseLaunchConfig(file.text, path, spec.modes);
         const mode = modeText ?? config.mode ?? spec.defaultMode;
         lockExclusive(file.fd, LOCK_TIMEOUT_MS, `lock ${path}`);
+        if (!stillAt(path, file.stat)) throw new SysError(`lock ${path}`, 11 /* EAGAIN */, 'the file was replaced while waiting for its lock, run again');
         const done = launch({
           kind: spec.kind,
           mode,
