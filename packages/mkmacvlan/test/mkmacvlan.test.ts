@@ -107,7 +107,8 @@ test('20 launches at once on a /28: every usable address at most once, the rest 
 });
 
 test('capability-aware: as uid 65534 with only permitted (ambient) capabilities; nothing left for the program', () => {
-  const c = conf('10.30.0.0/24\n', 0o600);
+  // A -c path is the caller's choice here: opened with the caller's own access (test/adversarial/privilege.test.ts).
+  const c = conf('10.30.0.0/24\n', 0o644);
   const caps = '+dac_override,+sys_admin,+net_admin';
   const r = run(['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', `--inh-caps=${caps}`, `--ambient-caps=${caps}`,
     'mkmacvlan', '-c', c, 'sh', '-c', 'id -u; echo $NETADDRS; grep -E "^Cap(Inh|Prm|Eff|Amb)" /proc/self/status']);
