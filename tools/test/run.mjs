@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { bundleOptions, copyNative } from '../build/build.mjs';
 import { fetchKernel } from '../guest/kernel.mjs';
+import { runInGuest } from '../guest/vm-lane.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -96,16 +97,33 @@ for (const f of files) {
 
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
 const PER_FILE_TIMEOUT_MS = Number(process.env.NETGRANT_TEST_TIMEOUT_MS ?? 600000);
+// A fresh netns and a private mount ns with its own /run/netns.
+const NS_SCRIPT = 'mount --make-rprivate / && mkdir -p /run/netns && mount -t tmpfs -o mode=0755 netgrant-test /run/netns && ip link set lo up && exec "$@"';
+const bundleOf = (file) => join(outdir, relative(root, file)).replace(/\.ts$/, '.cjs');
+const envOf = (mode) => ({ NO_COLOR: '1', NETGRANT_ROOT: root, NETGRANT_NODE: nodeBin, ...(mode === 'exec-only' ? { NETGRANT_EXEC_ONLY: '1' } : {}) });
+const labelOf = (file, mode) => relative(root, file) + (modes.length > 1 ? `  [${mode}]` : '');
+
+/** Counts from a test file's output (uvu's per-file summary) and exit status. */
+function summarize(out, code) {
+  const text = strip(out);
+  const num = (label) => {
+    const m = text.match(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'm'));
+    return m ? Number(m[1]) : null;
+  };
+  const total = num('Total');
+  const passed = num('Passed');
+  const skipped = num('Skipped') ?? 0;
+  if (total === null || passed === null) return { text, pass: 0, failed: 1, skipped }; // crashed or printed no summary
+  const failed = total - passed - skipped;
+  return { text, pass: passed, failed: code !== 0 && failed === 0 ? 1 : failed, skipped };
+}
 
 function runOne(file, mode) {
-  const bundle = join(outdir, relative(root, file)).replace(/\.ts$/, '.cjs');
   return new Promise((resolve) => {
     const started = Date.now();
-    // A fresh netns and a private mount ns with its own /run/netns.
-    const script = 'mount --make-rprivate / && mkdir -p /run/netns && mount -t tmpfs -o mode=0755 netgrant-test /run/netns && ip link set lo up && exec "$@"';
-    const child = spawn('unshare', ['--net', '--mount', '--', 'sh', '-c', script, 'sh', nodeBin, bundle], {
+    const child = spawn('unshare', ['--net', '--mount', '--', 'sh', '-c', NS_SCRIPT, 'sh', nodeBin, bundleOf(file)], {
       cwd: root,
-      env: { ...process.env, NO_COLOR: '1', NETGRANT_ROOT: root, NETGRANT_NODE: nodeBin, ...(mode === 'exec-only' ? { NETGRANT_EXEC_ONLY: '1' } : {}) },
+      env: { ...process.env, ...envOf(mode) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -115,43 +133,43 @@ function runOne(file, mode) {
       out += `\n[runner] timed out after ${PER_FILE_TIMEOUT_MS} ms, killed\n`;
       child.kill('SIGKILL');
     }, PER_FILE_TIMEOUT_MS);
-    child.on('close', (code, signal) => {
+    child.on('close', (code) => {
       clearTimeout(timer);
-      const text = strip(out);
-      const num = (label) => {
-        const m = text.match(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'm'));
-        return m ? Number(m[1]) : null;
-      };
-      const total = num('Total');
-      const passed = num('Passed');
-      const skipped = num('Skipped') ?? 0;
-      let failed;
-      let pass;
-      if (total === null || passed === null) {
-        pass = 0;
-        failed = 1; // crashed or printed no summary
-      } else {
-        pass = passed;
-        failed = total - passed - skipped;
-        if (code !== 0 && failed === 0) failed = 1;
-      }
-      resolve({ file: relative(root, file) + (modes.length > 1 ? `  [${mode}]` : ''), pass, failed, skipped, code, signal, text, ms: Date.now() - started });
+      resolve([{ file: labelOf(file, mode), ...summarize(out, code), ms: Date.now() - started }]);
     });
   });
 }
 
+/** The kernel VM lane: every *.vm.test.ts file, in every mode, in one guest boot. */
+async function runVmLane(pairs) {
+  const started = Date.now();
+  const jobs = pairs.map(([f, m]) => ({ bundle: bundleOf(f), env: envOf(m) }));
+  let out;
+  try {
+    out = await runInGuest({ jobs, script: NS_SCRIPT, nodeBin, workDir: outdir, jobTimeoutMs: PER_FILE_TIMEOUT_MS });
+  } catch (e) {
+    out = pairs.map(() => ({ text: `[vm-lane] ${e.stack ?? e}`, code: null }));
+  }
+  const ms = (Date.now() - started) / pairs.length;
+  return pairs.map(([f, m], i) => ({ file: `${labelOf(f, m)}  (VM lane)`, ...summarize(out[i].text, out[i].code), ms }));
+}
+
 const results = [];
-const jobsList = files.flatMap((f) => modes.map((m) => [f, m]));
+const isVm = (f) => f.endsWith('.vm.test.ts');
+const pairsOf = (fs) => fs.flatMap((f) => modes.map((m) => [f, m]));
+const vmPairs = pairsOf(files.filter(isVm));
+// The guest is the longest job: it starts first and runs beside the native files.
+const jobsList = [...(vmPairs.length ? [() => runVmLane(vmPairs)] : []), ...pairsOf(files.filter((f) => !isVm(f))).map(([f, m]) => () => runOne(f, m))];
 let next = 0;
 async function worker() {
   while (next < jobsList.length) {
-    const [f, m] = jobsList[next++];
-    const r = await runOne(f, m);
-    results.push(r);
-    const status = r.failed ? 'FAIL' : 'ok  ';
-    console.log(`${status} ${r.file}  (${r.pass} passed, ${r.failed} failed, ${(r.ms / 1000).toFixed(1)} s)`);
-    if (r.failed || process.env.NETGRANT_TEST_VERBOSE) {
-      console.log(r.text.split('\n').map((l) => `     | ${l}`).join('\n'));
+    for (const r of await jobsList[next++]()) {
+      results.push(r);
+      const status = r.failed ? 'FAIL' : 'ok  ';
+      console.log(`${status} ${r.file}  (${r.pass} passed, ${r.failed} failed, ${(r.ms / 1000).toFixed(1)} s)`);
+      if (r.failed || process.env.NETGRANT_TEST_VERBOSE) {
+        console.log(r.text.split('\n').map((l) => `     | ${l}`).join('\n'));
+      }
     }
   }
 }

@@ -20,17 +20,18 @@ export interface LauncherSpec {
   defaultConfig: string;
 }
 
-const LOCK_TIMEOUT_MS = 10000;
+const DEFAULT_LOCK_WAIT_MS = '10000';
 const NUM_RE = /^[0-9]{1,10}$/;
 
 export function launcherProgram(spec: LauncherSpec): Program {
   return {
     name: spec.name,
-    usage: `[-c CONFIG] [-m ${spec.modes.join('|')}] [-i IFNAME] prog...`,
+    usage: `[-c CONFIG] [-m ${spec.modes.join('|')}] [-i IFNAME] [-t LOCKWAIT_MS] prog...`,
     options: [
       { name: 'config', short: 'c', value: true },
       { name: 'mode', short: 'm', value: true },
       { name: 'ifname', short: 'i', value: true },
+      { name: 'timeout', short: 't', value: true },
     ],
     run(chain, opts) {
       const given = optString(opts, 'config');
@@ -38,6 +39,7 @@ export function launcherProgram(spec: LauncherSpec): Program {
       const modeText = optString(opts, 'mode');
       if (modeText !== undefined && !spec.modes.includes(modeText)) throw new UsageError(`-m: expected ${spec.modes.join(', ')}, got ${JSON.stringify(modeText)}`);
       const ifname = checkIfName(optString(opts, 'ifname') ?? 'eth0', '-i');
+      const lockWaitMs = parseUint(optString(opts, 'timeout') ?? DEFAULT_LOCK_WAIT_MS, '-t', 1, 3600000);
       const peer = chain.env.get('PEERUID');
       if (peer !== undefined && !NUM_RE.test(peer)) throw new InputError(`PEERUID has an invalid value ${JSON.stringify(peer)}`);
       const uid = peer !== undefined ? parseUint(peer, 'PEERUID') : process.getuid!();
@@ -54,7 +56,7 @@ export function launcherProgram(spec: LauncherSpec): Program {
       try {
         const config = parseLaunchConfig(file.text, path, spec.modes);
         const mode = modeText ?? config.mode ?? spec.defaultMode;
-        lockExclusive(file.fd, LOCK_TIMEOUT_MS, `lock ${path}`);
+        lockExclusive(file.fd, lockWaitMs, `lock ${path}`);
         if (!stillAt(path, file.stat)) throw new SysError(`lock ${path}`, 11 /* EAGAIN */, 'the file was replaced while waiting for its lock, run again');
         const done = launch({
           kind: spec.kind,

@@ -1,0 +1,252 @@
+// The launcher suite, shared by mkmacvlan (run natively) and mkipvlan (run
+// in the kernel VM lane, whose kernel has ipvlan): what both programs
+// promise, on parents inside the test's own network namespace.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync, chmodSync, chownSync, symlinkSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { run, sh, tempDir, failsWith, BASE_ENV, NOBODY } from './harness.js';
+import { startServer } from './service.js';
+
+export interface LauncherSuite {
+  prog: 'mkipvlan' | 'mkmacvlan';
+  /** The -m error for a mode the program does not have. */
+  wrongMode: [string, RegExp];
+  /** Whether the default mode routes via the gateway (else through the device). */
+  routesViaGateway: boolean;
+}
+
+export interface Held {
+  proc: ChildProcess;
+  vars: Record<string, string>;
+}
+
+const AS_NOBODY = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Configuration files in a directory of the test's: conf(text, mode, uid) writes one and returns its path. */
+export function confMaker(dir: string): (text: string, mode?: number, uid?: number) => string {
+  let n = 0;
+  return (text, mode = 0o644, uid = 0) => {
+    const p = join(dir, `c${n++}.conf`);
+    writeFileSync(p, text);
+    chmodSync(p, mode);
+    chownSync(p, uid, 0);
+    return p;
+  };
+}
+
+/** Launch and keep the namespace alive; resolves with the exported variables once inside. */
+export function hold(argv: string[], env: Record<string, string> = {}): Promise<Held> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(argv[0]!, [...argv.slice(1), 'sh', '-c', 'echo "NETIF=$NETIF NETADDRS=$NETADDRS"; exec sleep 120'], { env: { ...BASE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      if (out.endsWith('\n')) resolve({ proc, vars: Object.fromEntries(out.trim().split(' ').map((kv) => kv.split('=') as [string, string])) });
+    });
+    proc.stderr!.on('data', (d) => (err += d));
+    proc.on('close', () => reject(new Error(err.trim())));
+  });
+}
+
+/** Register the shared tests; the caller adds its own and calls test.run(). */
+export function launcherSuite(s: LauncherSuite): { dir: string; conf: ReturnType<typeof confMaker> } {
+  const { prog } = s;
+  const { dir, cleanup } = tempDir();
+  const mounts: string[] = [];
+  chmodSync(dir, 0o755);
+  const conf = confMaker(dir);
+  sh('ip link add mp0 type veth peer name mp1 && ip addr add 10.30.0.1/24 dev mp0 && ip -6 addr add fd00:30::1/64 dev mp0 nodad && ip link set mp0 up && ip link set mp1 up');
+  sh('ip link add sp0 type veth peer name sp1 && ip addr add 10.31.0.1/30 dev sp0 && ip link set sp0 up && ip link set sp1 up');
+  sh('ip link add qp0 type veth peer name qp1 && ip addr add 10.32.0.1/28 dev qp0 && ip link set qp0 up && ip link set qp1 up');
+
+  test(`${prog}: a launch: fresh namespace, the interface on the parent holding the subnet, addresses, routes, lo, env`, () => {
+    const c = conf('# written for the original tool\n10.30.0.0/24\nfd00:30::/64\n');
+    const r = run([prog, '-c', c, 'sh', '-c', 'echo "$NETIF|$NETADDRS|$NETGATEWAYS|$NETPARENT"; ip -j -d addr show; ip -j route show; ip -6 -j route show default; readlink /proc/self/ns/net']);
+    assert.is(r.status, 0, r.stderr);
+    const [vars, addrJson, routeJson, route6Json, nsid] = r.stdout.trim().split('\n');
+    const [ifname, addrs, gws, parent] = vars!.split('|');
+    assert.is(ifname, 'eth0');
+    assert.is(parent, 'mp0');
+    assert.is(gws, '10.30.0.1,fd00:30::1');
+    const [v4, v6] = addrs!.split(',');
+    assert.match(v4!, /^10\.30\.0\.\d+\/24$/);
+    assert.is.not(v4, '10.30.0.1/24');
+    assert.match(v6!, /^fd00:30:[0-9a-f:]+\/64$/);
+    const links = JSON.parse(addrJson!) as { ifname: string; flags: string[]; linkinfo?: { info_kind: string }; addr_info: { local: string }[] }[];
+    assert.equal(links.map((l) => l.ifname).sort(), ['eth0', 'lo']);
+    assert.ok(links.find((l) => l.ifname === 'lo')!.flags.includes('UP'));
+    const eth0 = links.find((l) => l.ifname === 'eth0')!;
+    assert.is(eth0.linkinfo?.info_kind, prog.slice(2));
+    assert.ok(eth0.addr_info.some((a) => `${a.local}/24` === v4));
+    const def = (JSON.parse(routeJson!) as { dst: string; gateway?: string; dev: string }[]).find((x) => x.dst === 'default');
+    const def6 = (JSON.parse(route6Json!) as { gateway?: string; dev: string }[])[0];
+    if (s.routesViaGateway) {
+      assert.is(def?.gateway, '10.30.0.1');
+      assert.is(def6?.gateway, 'fd00:30::1');
+    } else {
+      assert.equal([def?.gateway, def?.dev], [undefined, 'eth0'], routeJson);
+      assert.equal([def6?.gateway, def6?.dev], [undefined, 'eth0'], route6Json);
+    }
+    assert.is.not(nsid, run(['readlink', '/proc/self/ns/net']).stdout.trim());
+    assert.is(run(['ip', '-o', 'link', 'show', 'type', prog.slice(2)]).stdout, '', 'nothing in the launching namespace');
+  });
+
+  test(`${prog}: traffic between two launched namespaces on one parent; no address handed out twice`, async () => {
+    const c = conf('10.30.0.0/24\n');
+    const a = await hold([prog, '-c', c]);
+    const b = await hold([prog, '-c', c]);
+    try {
+      assert.is.not(a.vars.NETADDRS, b.vars.NETADDRS);
+      const bAddr = b.vars.NETADDRS!.split('/')[0]!;
+      const r = run(['nsenter', `--net=/proc/${a.proc.pid}/ns/net`, 'ping', '-c', '2', '-W', '5', bAddr]);
+      assert.is(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /2 received/);
+    } finally {
+      a.proc.kill('SIGKILL');
+      b.proc.kill('SIGKILL');
+    }
+  });
+
+  test(`${prog}: a full subnet is a clear error, never a hang`, async () => {
+    // 10.31.0.0/30: .1 is the host's (and the gateway), .2 the only usable one left.
+    const c = conf('10.31.0.0/30\n');
+    const a = await hold([prog, '-c', c]);
+    try {
+      assert.is(a.vars.NETADDRS, '10.31.0.2/30');
+      const r = run([prog, '-c', c, 'true'], { timeout: 60000 });
+      assert.is(failsWith(r, prog, 111, /allocate an address in 10\.31\.0\.0\/30: .*no free address/), null, r.stderr);
+    } finally {
+      a.proc.kill('SIGKILL');
+    }
+  });
+
+  test(`${prog}: 20 launches at once on a /28: every usable address at most once, the rest a clean error`, async () => {
+    const c = conf('10.32.0.0/28\n');
+    // 20 Node starts at once on two (in the VM lane, emulated) CPUs: each
+    // waits its turn for the lock for longer than the default 10 s.
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => hold([prog, '-c', c, '-t', '120000'])));
+    const won = results.filter((r) => r.status === 'fulfilled') as PromiseFulfilledResult<Held>[];
+    const lost = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+    try {
+      const addrs = won.map((w) => w.value.vars.NETADDRS);
+      assert.is(won.length, 13, `14 usable hosts in a /28, less the host's own; failures: ${lost.map((l) => String(l.reason)).join(' | ')}`);
+      assert.is(new Set(addrs).size, addrs.length, 'no address twice');
+      for (const l of lost) assert.match(String(l.reason), /no free address/);
+    } finally {
+      for (const w of won) w.value.proc.kill('SIGKILL');
+    }
+  });
+
+  test(`${prog}: capability-aware: as uid 65534 with only permitted (ambient) capabilities; nothing left for the program`, () => {
+    // A -c path is the caller's choice here: opened with the caller's own access (test/adversarial/privilege.test.ts).
+    const c = conf('10.30.0.0/24\n', 0o644);
+    const caps = '+dac_override,+sys_admin,+net_admin';
+    const r = run([...AS_NOBODY, `--inh-caps=${caps}`, `--ambient-caps=${caps}`,
+      prog, '-c', c, 'sh', '-c', 'id -u; echo $NETADDRS; grep -E "^Cap(Inh|Prm|Eff|Amb)" /proc/self/status']);
+    assert.is(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.is(lines[0], String(NOBODY));
+    assert.match(lines[1]!, /^10\.30\.0\.\d+\/24$/);
+    assert.is(lines.length, 6);
+    for (const l of lines.slice(2)) assert.match(l, /:\s+0000000000000000$/, l);
+    const none = run([...AS_NOBODY, prog, '-c', c, 'true']);
+    assert.is(failsWith(none, prog, 111, /need CAP_DAC_OVERRIDE in the permitted set/), null, none.stderr);
+  });
+
+  test(`${prog}: service mode: s6-sudo runs the client's command in its own namespace, as itself, without capabilities`, async () => {
+    const c = conf('10.30.0.0/24\n');
+    const sock = join(dir, 'launch.sock');
+    const srv = await startServer(['s6-ipcserver', sock, 'peer-check', '-u', String(NOBODY), 's6-sudod', prog, '-c', c, 'cap-drop', '--from-peer', '--'], sock);
+    try {
+      const r = run([...AS_NOBODY, 's6-sudo', sock, 'sh', '-c', 'id -u; ip -4 -o addr show eth0 | cut -d" " -f7; grep CapEff /proc/self/status; exit 7']);
+      assert.is(r.status, 7, `stdout: ${r.stdout} stderr: ${r.stderr} server: ${srv.output()}`);
+      const [uid, addr, capEff] = r.stdout.trim().split('\n');
+      assert.is(uid, String(NOBODY));
+      assert.match(addr!, /^10\.30\.0\.\d+\/24$/);
+      assert.match(capEff!, /0000000000000000$/);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  let n = 0;
+  const badConf: [string, () => string, number, RegExp][] = [
+    ['group-writable', () => conf('10.30.0.0/24\n', 0o664), 100, /writable by group/],
+    ['world-writable', () => conf('10.30.0.0/24\n', 0o646), 100, /writable by others/],
+    ['not root-owned', () => conf('10.30.0.0/24\n', 0o644, NOBODY), 100, /owned by uid 65534/],
+    ['a symlink', () => { const l = join(dir, `link${n++}`); symlinkSync(conf('10.30.0.0/24\n'), l); return l; }, 100, /is a symbolic link/],
+    ['on another filesystem', () => { const d = join(dir, `fs${n++}`); mkdirSync(d); sh(`mount -t tmpfs none ${d}`); mounts.push(d); writeFileSync(join(d, 'c'), '10.30.0.0/24\n'); chmodSync(join(d, 'c'), 0o644); return join(d, 'c'); }, 100, /not on the same filesystem/],
+    ['a malformed line', () => conf('10.30.0.0/24\n10.30.1.0/33\n'), 100, /c\d+\.conf:2: not a subnet/],
+    ['host bits set', () => conf('10.30.0.5/24\n'), 100, /not a subnet/],
+    ['an unknown option', () => conf('10.30.0.0/24 parnet mp0\n'), 100, /unknown option "parnet"/],
+    ['a bad mode', () => conf('mode l9\n10.30.0.0/24\n'), 100, /mode must be one of/],
+    ['an empty config', () => conf('# nothing\n'), 100, /no subnet listed/],
+    ['a subnet no host interface holds', () => conf('10.99.0.0/24\n'), 100, /10\.99\.0\.0\/24: no host interface has an address in it/],
+    ['a missing parent', () => conf('10.99.0.0/24 parent nope0 gateway 10.99.0.1\n'), 100, /parent nope0 for 10\.99\.0\.0\/24: no such interface/],
+    ['a gateway outside the subnet', () => conf('10.30.0.0/24 gateway 10.31.0.1\n'), 100, /gateway 10\.31\.0\.1 is not an address in/],
+    ['overlapping subnets', () => conf('10.30.0.0/24\n10.30.0.0/25\n'), 100, /overlaps an earlier subnet/],
+    ['a missing file', () => join(dir, 'absent.conf'), 111, /ENOENT/],
+  ];
+  for (const [name, make, code, re] of badConf) {
+    test(`${prog}: refused: config ${name}; nothing created`, () => {
+      const r = run([prog, '-c', make(), 'sh', '-c', 'echo EXECUTED']);
+      assert.is(failsWith(r, prog, code, re), null, r.stderr);
+      assert.is(r.stdout, '');
+      assert.is(run(['ip', '-o', 'link', 'show', 'type', prog.slice(2)]).stdout, '');
+    });
+  }
+
+  test(`${prog}: bad options`, () => {
+    const c = conf('10.30.0.0/24\n');
+    for (const [args, re] of [
+      [['-i', 'way-too-long-name0'], /-i: invalid interface name/],
+      [['-i', 'a/b'], /-i: invalid interface name/],
+      [['-m', s.wrongMode[0]], s.wrongMode[1]],
+      [['-x'], /unknown option -x/],
+      [['-t', '0'], /-t: out of range/],
+      [['-t', '1e3'], /-t: not a number/],
+    ] as const) {
+      const r = run([prog, '-c', c, ...args, 'true']);
+      assert.is(failsWith(r, prog, 100, re), null, r.stderr);
+    }
+    const badPeer = run([prog, '-c', c, 'true'], { env: { PEERUID: 'x' } });
+    assert.is(failsWith(badPeer, prog, 100, /PEERUID has an invalid value/), null, badPeer.stderr);
+  });
+
+  test(`${prog}: a lock someone else holds: it waits at most -t, then a clear error; nothing created`, async () => {
+    const c = conf('10.30.0.0/24\n');
+    const holder = spawn('flock', ['-x', c, 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100 && !/FLOCK\s+ADVISORY\s+WRITE/.test(run(['cat', '/proc/locks']).stdout); i++) await sleep(50);
+      const r = run([prog, '-c', c, '-t', '300', 'sh', '-c', 'echo EXECUTED']);
+      assert.is(failsWith(r, prog, 111, /lock .*c\d+\.conf: .*ETIMEDOUT.*still locked after 300 ms/), null, r.stderr);
+      assert.is(r.stdout, '');
+      assert.is(run(['ip', '-o', 'link', 'show', 'type', prog.slice(2)]).stdout, '');
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
+  test(`${prog}: per-user limit (config "limit")`, async () => {
+    const c = conf('limit 1\n10.30.0.0/24\n');
+    const a = await hold([prog, '-c', c], { PEERUID: '7000' });
+    try {
+      const r = run([prog, '-c', c, 'true'], { env: { PEERUID: '7000' } });
+      assert.is(failsWith(r, prog, 1, /uid 7000 already has 1 launched namespace, the limit is 1/), null, r.stderr);
+      assert.is(run([prog, '-c', c, 'true'], { env: { PEERUID: '7001' } }).status, 0);
+    } finally {
+      a.proc.kill('SIGKILL');
+    }
+    await sleep(100);
+  });
+
+  test.after(() => {
+    for (const m of mounts) sh(`umount ${m}`);
+    cleanup();
+  });
+  return { dir, conf };
+}
