@@ -1,0 +1,183 @@
+// Row 4, the datapath: iperf3 (TCP, a few seconds) from a launched network
+// namespace to an iperf3 server on its host side (the benchmark's own
+// namespace), at MTU 1500 and 65520, for:
+// - a macvlan from mkmacvlan (the host side is a macvlan on the same parent),
+// - a tap bridged by netgrant: mktap puts one tap on a bridge and creates a
+//   second one inside the launched namespace; tap-pump.c moves frames
+//   between their fds, standing in for a VM's network backend,
+// - a plain veth pair,
+// - slirp4netns and pasta (the host side is the loopback they forward to).
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { ENV, benchDir, knobs, run, sh, sleep } from './lib.mjs';
+
+export const MTUS = [1500, 65520];
+let port = 5300;
+
+/** A background process in its own group; stop() ends that group only. */
+function background(argv, opts = {}) {
+  const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true, ...opts, env: { ...ENV, ...(opts.env ?? {}) } });
+  let err = '';
+  proc.stderr.on('data', (d) => (err = (err + d).slice(-2000)));
+  const gone = new Promise((r) => proc.on('close', r));
+  let exited = false;
+  proc.on('close', () => (exited = true));
+  return {
+    pid: proc.pid,
+    stderr: () => err,
+    exited: () => exited,
+    async stop() {
+      if (exited) return;
+      try {
+        process.kill(-proc.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      await gone;
+    },
+  };
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/**
+ * One iperf3 run against a fresh one-off server on the host side: the
+ * received rate in Gbit/s and where the CPU went (iperf3's own sender and
+ * receiver figures, and `extraPid`'s CPU share, e.g. the tap pump's).
+ */
+async function iperf(argvPrefix, target, extraPid) {
+  const p = String(port++);
+  const server = background(['iperf3', '-s', '-1', '-p', p]);
+  try {
+    await waitFor(() => sh(`ss -Hltn 'sport = :${p}' | grep -q LISTEN`), server);
+    const cpu0 = extraPid ? cpuSeconds(extraPid) : 0;
+    const out = run([...argvPrefix, 'timeout', String(knobs.iperfSeconds + 20), 'iperf3', '-c', target, '-p', p, '-t', String(knobs.iperfSeconds), '--connect-timeout', '3000', '-J'], { timeout: (knobs.iperfSeconds + 30) * 1000 });
+    const r = JSON.parse(out);
+    if (r.error) throw new Error(`iperf3: ${r.error}`);
+    const u = r.end.cpu_utilization_percent;
+    return {
+      gbps: r.end.sum_received.bits_per_second / 1e9,
+      cpu: { sender: u.host_total, receiver: u.remote_total, ...(extraPid ? { pump: ((cpuSeconds(extraPid) - cpu0) / knobs.iperfSeconds) * 100 } : {}) },
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+const inNs = (ns) => ['ip', 'netns', 'exec', ns];
+
+const setups = {
+  async veth(mtu) {
+    sh(`ip netns add dpv && ip link add dpv0 mtu ${mtu} type veth peer name dpv1 mtu ${mtu} netns dpv && ip addr add 10.76.0.1/24 dev dpv0 && ip link set dpv0 up && ip -n dpv addr add 10.76.0.2/24 dev dpv1 && ip -n dpv link set dpv1 up && ip -n dpv link set lo up`);
+    return { measure: () => iperf(inNs('dpv'), '10.76.0.1'), cleanup: () => sh('ip link del dpv0; ip netns del dpv') };
+  },
+
+  async 'macvlan (mkmacvlan)'(mtu, dir) {
+    // The parent is a veth end (no dummy module here); the host side is a
+    // macvlan on it in bridge mode, as a host reaches its own macvlans.
+    sh(`ip link add dpm0 mtu ${mtu} type veth peer name dpm1 mtu ${mtu} && ip link set dpm0 up && ip link set dpm1 up && ip link add link dpm0 name dpmh type macvlan mode bridge && ip addr add 10.77.0.1/24 dev dpmh && ip link set dpmh up`);
+    const conf = join(dir, 'macvlan.conf');
+    writeFileSync(conf, 'mode bridge\n10.77.0.0/24 parent dpm0 gateway 10.77.0.1\n');
+    chmodSync(conf, 0o644);
+    return { measure: () => iperf(['mkmacvlan', '-c', conf], '10.77.0.1'), cleanup: () => sh('ip link del dpmh; ip link del dpm0') };
+  },
+
+  async 'tap bridged by netgrant'(mtu, dir) {
+    const pump = join(dir, 'tap-pump');
+    run(['cc', '-O2', '-pthread', '-o', pump, join(benchDir, 'tap-pump.c')]);
+    sh(`ip netns add dpt && ip -n dpt link set lo up && ip link add brd0 type bridge && ip addr add 10.78.0.1/24 dev brd0 && ip link set brd0 up`);
+    const nsFd = openSync('/run/netns/dpt', 'r');
+    const chain = background(
+      ['mktap', '-n', 'dpt0', '-b', 'brd0', '--vnet-hdr', '-m', String(mtu), '-d', '3',
+        'mktap', '-n', 'dpt1', '--vnet-hdr', '-m', String(mtu), '--any-netns', '-N', '5', '-d', '4', pump, '3', '4'],
+      { stdio: ['ignore', 'ignore', 'pipe', 'ignore', 'ignore', nsFd] },
+    );
+    closeSync(nsFd);
+    try {
+      for (let i = 0; ; i++) {
+        if (chain.exited()) throw new Error(`tap chain exited: ${chain.stderr()}`);
+        try {
+          sh('ip link show dpt0 >/dev/null && ip -n dpt link show dpt1 >/dev/null');
+          break;
+        } catch (e) {
+          if (i > 200) throw e;
+          await sleep(50);
+        }
+      }
+      sh(`ip link set brd0 mtu ${mtu} && ip -n dpt addr add 10.78.0.2/24 dev dpt1`);
+    } catch (e) {
+      await chain.stop();
+      sh('ip link del brd0; ip netns del dpt');
+      throw e;
+    }
+    return {
+      measure: () => iperf(inNs('dpt'), '10.78.0.1', chain.pid),
+      cleanup: async () => {
+        await chain.stop();
+        sh('ip link del brd0; ip netns del dpt');
+      },
+    };
+  },
+
+  async slirp4netns(mtu) {
+    sh('ip netns add dps');
+    const slirp = background(['slirp4netns', '--configure', '--mtu', String(mtu), '--netns-type=path', '/run/netns/dps', 'tap0']);
+    await waitFor(() => sh('ip -n dps -4 addr show tap0 | grep -q 10.0.2.100'), slirp);
+    return { measure: () => iperf(inNs('dps'), '10.0.2.2'), cleanup: async () => (await slirp.stop(), sh('ip netns del dps')) };
+  },
+
+  async pasta(mtu) {
+    // pasta copies a host interface with a default route (here a veth with
+    // a route to nowhere) and maps the gateway address to the host's loopback.
+    sh('ip netns add dpp && ip link add dpu0 type veth peer name dpu1 && ip addr add 10.79.0.1/24 dev dpu0 && ip link set dpu0 up && ip link set dpu1 up && ip route add default via 10.79.0.254 dev dpu0');
+    const pasta = background(['pasta', '-f', '--runas', '0', '--config-net', '-4', '-m', String(mtu), '--netns', '/run/netns/dpp']);
+    await waitFor(() => sh('ip -n dpp -4 addr show | grep -q 10.79.0.1'), pasta);
+    return { measure: () => iperf(inNs('dpp'), '10.79.0.254'), cleanup: async () => (await pasta.stop(), sh('ip route del default; ip link del dpu0; ip netns del dpp')) };
+  },
+};
+
+async function waitFor(check, proc) {
+  for (let i = 0; ; i++) {
+    if (proc.exited()) throw new Error(`exited: ${proc.stderr()}`);
+    try {
+      return check();
+    } catch (e) {
+      if (i > 100) throw e;
+      await sleep(50);
+    }
+  }
+}
+
+/** Every setup at every MTU: { name, gbps: { 1500: x, 65520: y }, cpu: {...} } or an error text per cell. */
+export async function measureDatapath(dir) {
+  const rows = [];
+  for (const [name, setup] of Object.entries(setups)) {
+    const row = { name, gbps: {}, cpu: {}, errors: {} };
+    for (const mtu of MTUS) {
+      let s;
+      try {
+        s = await setup(mtu, dir);
+        const r = await s.measure();
+        row.gbps[mtu] = r.gbps;
+        row.cpu[mtu] = r.cpu;
+      } catch (e) {
+        row.errors[mtu] = e.message.split('\n')[0];
+      } finally {
+        try {
+          await s?.cleanup();
+        } catch {
+          /* the namespace goes at the end of the run anyway */
+        }
+      }
+      console.error(`datapath: ${name} mtu ${mtu}: ${row.gbps[mtu]?.toFixed(2) ?? row.errors[mtu]}`);
+    }
+    rows.push(row);
+  }
+  return rows;
+}

@@ -1,0 +1,102 @@
+// What every part of the benchmark shares: paths, running commands,
+// starting and stopping the services it measures, statistics.
+import { spawn, spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const benchDir = join(root, 'tools', 'bench');
+export const bin = join(root, 'node_modules', '.bin');
+export const PATH = `${bin}:${dirname(process.execPath)}:/usr/lib/execline/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+export const CA = '/etc/ssl/certs/ca-certificates.crt';
+export const PYTHON = '/usr/bin/python3';
+/** The environment every measured program gets (nothing inherited by accident). */
+export const ENV = { PATH, LANG: 'C.UTF-8' };
+
+/** Knobs for quick runs: BENCH_RUNS (hyperfine runs), BENCH_LEASES (leases per latency row). */
+export const knobs = {
+  runs: Number(process.env.BENCH_RUNS ?? 30),
+  leases: Number(process.env.BENCH_LEASES ?? 500),
+  throughputLeases: Number(process.env.BENCH_THROUGHPUT_LEASES ?? 10000),
+  iperfSeconds: Number(process.env.BENCH_IPERF_SECONDS ?? 3),
+};
+
+/** Run argv to completion; throw with its stderr unless it exits 0. */
+export function run(argv, opts = {}) {
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 600_000, maxBuffer: 64 << 20, ...opts, env: { ...ENV, ...(opts.env ?? {}) } });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`${argv.join(' ')}: exit ${r.status ?? r.signal}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  return r.stdout;
+}
+
+export const sh = (script, opts) => run(['/bin/sh', '-c', script], opts);
+
+/** Run argv to completion without blocking the event loop (servers we started keep being read); its stdout as JSON. */
+export function runJson(argv, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...ENV, ...(opts.env ?? {}) } });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+    p.on('error', reject);
+    p.on('close', (code, signal) => {
+      if (code === 0) resolve(JSON.parse(out));
+      else reject(new Error(`${argv.join(' ')}: exit ${code ?? signal}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
+    });
+  });
+}
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Start a server (its own process group) that listens on `path`; resolves
+ * once the socket exists. stop() ends the group we started, and only it.
+ */
+export async function startService(argv, path, env = {}) {
+  const proc = spawn(argv[0], argv.slice(1), { env: { ...ENV, ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  let err = '';
+  proc.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+  let exited = false;
+  const gone = new Promise((resolve) => proc.on('close', () => ((exited = true), resolve())));
+  const service = {
+    pid: proc.pid,
+    stderr: () => err,
+    async stop() {
+      if (exited) return;
+      try {
+        process.kill(-proc.pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+      const t = setTimeout(() => {
+        try {
+          process.kill(-proc.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }, 2000);
+      await gone;
+      clearTimeout(t);
+    },
+  };
+  for (let i = 0; i < 400; i++) {
+    if (exited) throw new Error(`${argv[0]} exited early: ${err}`);
+    try {
+      if (statSync(path).isSocket()) return service;
+    } catch {
+      /* not yet */
+    }
+    await sleep(25);
+  }
+  await service.stop();
+  throw new Error(`${argv[0]}: socket ${path} did not appear: ${err}`);
+}
+
+/** The p-th percentile (0-100) of numbers, nearest rank. */
+export function percentile(values, p) {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+export const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
