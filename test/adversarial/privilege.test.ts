@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { socketpair, close, sendMessage, encodeEnv } from '@netgrant/core';
 import { run, runWithFds, sh, tempDir, failsWith, NOBODY, BASE_ENV, type Result } from '../../tools/test/lib/harness.js';
@@ -114,6 +114,33 @@ test('another user\'s tap: a request for its name never attaches to it (IFF_TUN_
   } finally {
     sh('ip link del vm-a');
   }
+});
+
+test('a refused bridge reads the same whether it exists or not; an allowed one is looked up only after the ACL — CVE-2022-47952 class', () => {
+  sh('ip link add brx0 type bridge');
+  try {
+    const acl = join(dir, 'acl.conf');
+    writeFileSync(acl, 'allow brok0\n');
+    chmodSync(acl, 0o644);
+    const ask = (bridge: string) => run(['bridge-acl', '-c', acl, 'mktap', '--bridge-from-acl', 'true'], { env: { PEERUID: String(NOBODY), PEERGID: String(NOBODY), REQBRIDGE: bridge } });
+    const existing = ask('brx0');
+    const missing = ask('brmissing0');
+    assert.is(failsWith(existing, 'bridge-acl', 1, /access denied by acl file/), null, existing.stderr);
+    assert.is(existing.stderr.replace('brx0', 'NAME'), missing.stderr.replace('brmissing0', 'NAME'));
+    const allowedMissing = ask('brok0');
+    assert.is(failsWith(allowedMissing, 'mktap', 111, /brok0/), null, allowedMissing.stderr);
+  } finally {
+    sh('ip link del brx0');
+  }
+});
+
+test('a launcher given capabilities as ambient ones (not file capabilities) runs its caller\'s NODE_OPTIONS with them: deploy it as a file-capability executable (AT_SECURE)', () => {
+  const m = marker();
+  writeFileSync(join(dir, 'caps.cjs'), `require('fs').writeFileSync(process.env.MARKER, require('fs').readFileSync('/proc/self/status', 'utf8').match(/CapPrm:.*/)[0]);\n`);
+  chmodSync(join(dir, 'caps.cjs'), 0o644);
+  const r = run([...CAPABILITY_AWARE, 'mkmacvlan', '--no-such-option'], { env: { NODE_OPTIONS: `--require=${join(dir, 'caps.cjs')}`, MARKER: m } });
+  assert.is(r.status, 100);
+  assert.match(readFileSync(m, 'utf8'), /^CapPrm:\s+0*2[0-9a-f]*1002$/, 'the caller\'s script held CAP_DAC_OVERRIDE, CAP_NET_ADMIN and CAP_SYS_ADMIN');
 });
 
 // ---- the launchers' configuration, chosen by a capability-aware caller
