@@ -8,6 +8,12 @@ import { fileURLToPath } from 'node:url';
 
 const CLIENT = join(dirname(fileURLToPath(import.meta.url)), 'client.py');
 const TIMEOUT_MS = 30000;
+const running = new Set();
+
+/** SIGKILL every client still running (the soak is being stopped). */
+export function killClients() {
+  for (const child of running) child.kill('SIGKILL');
+}
 
 /**
  * Run one lease. kill: null (the client holds holdMs and exits), 'holding'
@@ -20,6 +26,7 @@ export function lease({ sock, uid, bridge, holdMs, kill, env }) {
     'fd-recv', '-s', '6', '-d', '3', '-e', 'TAPNAME', '/usr/bin/python3', '-I', '-S', CLIENT, bridge, String(kill === 'holding' ? TIMEOUT_MS : holdMs)];
   const started = process.hrtime.bigint();
   const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
   let out = '';
   let err = '';
   let heldMs = null;
@@ -40,6 +47,7 @@ export function lease({ sock, uid, bridge, holdMs, kill, env }) {
   if (typeof kill === 'number') timers.push(setTimeout(sigkill, kill));
   return new Promise((resolve) => {
     child.on('close', (code, signal) => {
+      running.delete(child);
       timers.forEach(clearTimeout);
       const ms = heldMs;
       const detail = `exit ${code ?? signal}: ${(out + err).trim().split('\n').slice(-3).join(' | ')}`;

@@ -15,13 +15,27 @@ export const SERVERS = {
   resident: (sock, argv, concurrency) => ['netgrant-serve', '-1', '-c', String(concurrency * 2), sock, ...argv],
 };
 
+const running = new Set();
+
+/** SIGKILL the process group of every server still running (the soak is being stopped). */
+export function killServers() {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
 /** Start `kind` on sock and resolve once it wrote its readiness newline. */
 export async function startServer(kind, sock, argv, concurrency, env) {
   const cmd = SERVERS[kind](sock, argv, concurrency);
   const proc = spawn(cmd[0], cmd.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let log = '';
   proc.stderr.on('data', (d) => (log += d));
-  const exited = new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })));
+  running.add(proc.pid);
+  const exited = new Promise((resolve) => proc.on('close', (code, signal) => (running.delete(proc.pid), resolve({ code, signal }))));
   const ready = await Promise.race([
     new Promise((resolve) => proc.stdout.once('data', () => resolve(true))),
     exited.then(() => false),
