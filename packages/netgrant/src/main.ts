@@ -1,6 +1,6 @@
 // The bundle's entry: bin/<name> calls main('<name>').
 // @netgrant/core must be imported first (it records stdio and fd state at load).
-import { runProgram, rawArgs, say } from '@netgrant/core';
+import { runProgram, say } from '@netgrant/core';
 import { join } from 'node:path';
 import { programs } from './programs.js';
 import { ownProgramResolver } from './resolve.js';
@@ -11,5 +11,6 @@ export function main(name: string): void {
     say('netgrant', 'fatal', `unknown program ${name}`);
     process.exit(100);
   }
-  void runProgram(prog, rawArgs(), ownProgramResolver(programs, join(__dirname, '..', 'bin')));
+  // argv is read inside runProgram, where a failure is a one-line error.
+  void runProgram(prog, undefined, ownProgramResolver(programs, join(__dirname, '..', 'bin')));
 }

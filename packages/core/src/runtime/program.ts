@@ -10,7 +10,7 @@ import { parseOptions, type OptionDef, type OptionValues } from './options.js';
 import { say } from './output.js';
 import { processEnv, type Env } from './env.js';
 import { HandOn } from './handon.js';
-import { runtimeFdsClobbered } from './startfds.js';
+import { runtimeFdsClobbered, snapshotStartFds } from './startfds.js';
 import { processFds } from './processfds.js';
 import type { FdSpace } from './fdargs.js';
 
@@ -62,8 +62,16 @@ export interface Program {
 /** Finds the netgrant program argv[0] would exec, if it is one of ours. */
 export type OwnProgramResolver = (word: Buffer) => Program | undefined;
 
+/** Node's own failed system calls (readFileSync: ENOMEM) are failed system calls like ours. */
+function nodeSysError(e: unknown): SysError | undefined {
+  const n = e as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || e instanceof SysError || typeof n.errno !== 'number' || typeof n.syscall !== 'string') return undefined;
+  return new SysError(n.path === undefined ? n.syscall : `${n.syscall} ${n.path}`, -n.errno);
+}
+
 /** The exit code for an error a link threw. */
-export function exitCodeFor(e: unknown, prog?: Program): number {
+export function exitCodeFor(err: unknown, prog?: Program): number {
+  const e = nodeSysError(err) ?? err;
   const codes = prog?.exitCodes ?? {};
   if (e instanceof UsageError || e instanceof InputError) return codes.usage ?? EXIT_USAGE;
   if (e instanceof DeniedError) return codes.denied ?? EXIT_DENIED;
@@ -72,7 +80,8 @@ export function exitCodeFor(e: unknown, prog?: Program): number {
 }
 
 /** The one-line message for an error a link threw. */
-export function messageFor(prog: Program, e: unknown): string {
+export function messageFor(prog: Program, err: unknown): string {
+  const e = nodeSysError(err) ?? err;
   if (e instanceof UsageError) return `${e.message} (usage: ${prog.name} ${prog.usage})`;
   if (e instanceof InputError || e instanceof DeniedError || e instanceof SysError) return e.message;
   return `internal error: ${e instanceof Error ? e.message : String(e)}`;
@@ -95,7 +104,7 @@ export function execNext(name: string, rest: readonly Buffer[], keepFds: readonl
  * the chain. `resolveOwn` enables in-process chaining; the environment
  * variable NETGRANT_EXEC_ONLY=1 turns it off (every link a real exec).
  */
-export async function runProgram(prog: Program, argv: readonly Buffer[] = rawArgs(), resolveOwn?: OwnProgramResolver): Promise<never> {
+export async function runProgram(prog: Program, argv?: readonly Buffer[], resolveOwn?: OwnProgramResolver): Promise<never> {
   let current = prog;
   const die = (e: unknown): never => {
     say(current.name, 'fatal', messageFor(current, e));
@@ -106,7 +115,13 @@ export async function runProgram(prog: Program, argv: readonly Buffer[] = rawArg
   const handOn = new HandOn();
   const fds = processFds(handOn);
   const inProcess = resolveOwn !== undefined && processEnv.get('NETGRANT_EXEC_ONLY') !== '1';
-  let words = argv;
+  let words: readonly Buffer[];
+  try {
+    snapshotStartFds(); // rethrows a failure to take it at load
+    words = argv ?? rawArgs();
+  } catch (e) {
+    return die(e);
+  }
   for (;;) {
     let rest: Buffer[];
     try {

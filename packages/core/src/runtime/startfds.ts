@@ -30,7 +30,9 @@ function take(): StartFds {
   const node = new Set<number>();
   const inherited = new Map<number, string>();
   const pipes = new Map<string, { fd: number; mode: number }[]>();
-  const others: number[] = [];
+  // Pipes whose flags could not be read: fail closed, every end is Node's (never handed on).
+  const unknownPipes = new Set<string>();
+  const others: { fd: number; target: string }[] = [];
   for (const name of readdirSync('/proc/self/fd')) {
     const fd = Number(name);
     if (!(fd >= 3)) continue;
@@ -53,6 +55,8 @@ function take(): StartFds {
         cloexec = isCloexec(fd);
         mode = getStatusFlags(fd) & 3;
       } catch {
+        unknownPipes.add(target);
+        node.add(fd);
         continue;
       }
       if (cloexec) {
@@ -61,13 +65,14 @@ function take(): StartFds {
         pipes.set(target, ends);
       }
     }
-    others.push(fd);
+    others.push({ fd, target });
   }
   // A pipe with both ends open here, close-on-exec: Node's own self-pipe.
   for (const ends of pipes.values()) {
     if (ends.some((e) => e.mode === 0) && ends.some((e) => e.mode === 1)) for (const e of ends) node.add(e.fd);
   }
-  for (const fd of others) {
+  for (const { fd, target } of others) {
+    if (unknownPipes.has(target)) node.add(fd);
     if (node.has(fd)) continue;
     const id = fdIdentity(fd);
     if (id) inherited.set(fd, id);
@@ -75,13 +80,21 @@ function take(): StartFds {
   return { node, inherited };
 }
 
-/** Take the snapshot (once, before a link opens anything). */
+let loadFailure: unknown;
+
+/** Take the snapshot (once, before a link opens anything); throws if that failed at load. */
 export function snapshotStartFds(): void {
+  if (loadFailure !== undefined) throw loadFailure;
   snapshot ??= take();
 }
 // At load: core is the first module the bundle runs, so nothing has touched
-// stdio yet (initialising process.stdout on a pipe opens /dev/null).
-snapshotStartFds();
+// stdio yet (initialising process.stdout on a pipe opens /dev/null). A
+// failure here (EMFILE, ENOMEM) is reported by the runtime as one line.
+try {
+  snapshotStartFds();
+} catch (e) {
+  loadFailure = e;
+}
 
 /** fds Node opened for itself before any JS ran. */
 export function nodeRuntimeFds(): ReadonlySet<number> {
