@@ -1,8 +1,8 @@
 // Creating the device: in the target namespace (entered on this thread and
 // left again), under the namespace's lock when a quota applies, with the
-// fds closed (and persistence undone) if any step fails.
+// fds closed if any step fails; persistence is set last, once they are placed.
 import {
-  DeniedError, InputError, SysError, createTun, tunSetOwner, tunSetGroup, tunSetPersist, closeQuietly, close,
+  DeniedError, InputError, SysError, createTun, tunSetOwner, tunSetGroup, tunSetPersist, closeQuietly, close, dupCloexec,
   checkNamespace, nsOwnerUid, currentNetns, setns, lockExclusive, withNetlink, getLink, setLink, dumpLinks,
   CLONE_NEWNET, type FdSpace, type Netlink,
 } from '@netgrant/core';
@@ -30,13 +30,14 @@ function build(plan: Plan, fds: FdSpace, nl: Netlink): Created {
     bridgeIndex = br.index;
   }
   const dev = createTun({ type: plan.type, name: plan.name, queues: plan.queues, vnetHdr: plan.vnetHdr, exclusive: true });
-  let persisted = false;
+  let mac: Buffer | undefined;
+  // Our own handle on the device, to make it persistent once its fds are placed.
+  let ctl: number | undefined;
   try {
     if (plan.owner !== undefined) tunSetOwner(dev.fds[0]!, plan.owner);
     if (plan.group !== undefined) tunSetGroup(dev.fds[0]!, plan.group);
     const link = getLink(nl, dev.name);
     if (!link) throw new SysError(`find the new device ${dev.name}`, 19);
-    let mac: Buffer | undefined;
     if (plan.type === 'tap') {
       if (plan.mac === 'stable') {
         if (plan.peerUid === undefined) throw new InputError('--stable-mac: PEERUID not set (run peer-check first)');
@@ -44,17 +45,21 @@ function build(plan: Plan, fds: FdSpace, nl: Netlink): Created {
       } else mac = plan.mac === 'random' ? randomMac() : plan.mac;
     }
     setLink(nl, link.index, { mtu: plan.mtu, mac, txqueuelen: plan.txqueuelen, master: bridgeIndex, up: true });
-    if (plan.persist) {
-      tunSetPersist(dev.fds[0]!, true);
-      persisted = true;
-    }
-    fds.place(dev.fds, plan.fds);
-    return { name: dev.name, mac: mac ? formatMac(mac) : undefined };
+    if (plan.persist) ctl = dupCloexec(dev.fds[0]!);
   } catch (e) {
-    if (persisted) tunSetPersist(dev.fds[0]!, false);
     for (const fd of dev.fds) closeQuietly(fd);
     throw e;
   }
+  try {
+    // place closes every fd itself if it fails.
+    fds.place(dev.fds, plan.fds);
+    // Last: once persistent, the device outlives a failure, so nothing may
+    // fail after this (a kill still may: docs/reliability.md).
+    if (ctl !== undefined) tunSetPersist(ctl, true);
+  } finally {
+    if (ctl !== undefined) closeQuietly(ctl);
+  }
+  return { name: dev.name, mac: mac ? formatMac(mac) : undefined };
 }
 
 /** Create the device the plan describes and place its fds. */
