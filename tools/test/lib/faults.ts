@@ -1,0 +1,272 @@
+// Fault injection with strace: learn the system calls a chain makes, then
+// make each of them fail (or SIGKILL the chain on it) one run at a time,
+// and check what every run leaves behind.
+//
+// Only the traced program's main thread is traced (no -f): every
+// privileged or namespace-sensitive call of the toolkit runs there
+// (DESIGN.md), strace counts `when=N` per traced thread and across exec,
+// and processes the chain starts (a shell's subshells) are not hit by
+// mistake. Every run checks, from strace's own output, that the call it
+// hit is the call the step names.
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './harness.js';
+
+/** The system calls steps are made of. Not close (Linux always frees the fd, an injected failure would not). */
+export const TRACED = [
+  'openat', 'ioctl', 'socket', 'socketpair', 'bind', 'connect', 'accept4', 'sendto', 'sendmsg', 'recvfrom', 'recvmsg',
+  'setsockopt', 'getsockopt', 'setns', 'unshare', 'flock', 'capget', 'capset', 'prctl', 'setresuid', 'setresgid',
+  'setgroups', 'execve', 'dup2', 'dup3', 'fcntl', 'close_range',
+];
+
+/** Realistic errors for each call; a step gets them in turn (the n-th step of a kind the n-th errno). */
+const ERRNOS: Record<string, string[]> = {
+  openat: ['ENOMEM', 'EMFILE', 'EACCES'],
+  ioctl: ['EBUSY', 'EPERM', 'ENOMEM'],
+  socket: ['EMFILE', 'ENOBUFS', 'ENOMEM'],
+  socketpair: ['EMFILE', 'ENFILE'],
+  bind: ['ENOMEM', 'EPERM'],
+  connect: ['EAGAIN', 'ECONNREFUSED'],
+  accept4: ['EMFILE', 'ENOMEM', 'ECONNABORTED'],
+  sendto: ['ENOBUFS', 'EINTR', 'ENOMEM'],
+  sendmsg: ['ENOBUFS', 'EPIPE', 'EINTR'],
+  recvfrom: ['ENOBUFS', 'EINTR', 'ENOMEM'],
+  recvmsg: ['ECONNRESET', 'EINTR', 'ENOMEM'],
+  setsockopt: ['ENOMEM', 'ENOPROTOOPT'],
+  getsockopt: ['ENOBUFS', 'ENOPROTOOPT'],
+  setns: ['EPERM', 'ENOMEM', 'EINVAL'],
+  unshare: ['ENOMEM', 'ENOSPC', 'EPERM'],
+  flock: ['EINTR', 'ENOLCK'],
+  capget: ['EPERM', 'EINVAL'],
+  capset: ['EPERM', 'EINVAL'],
+  prctl: ['EPERM', 'EINVAL'],
+  setresuid: ['EAGAIN', 'EPERM'],
+  setresgid: ['EPERM', 'EINVAL'],
+  setgroups: ['EPERM', 'ENOMEM'],
+  execve: ['ENOMEM', 'EACCES', 'E2BIG'],
+  dup2: ['EMFILE', 'EBUSY'],
+  dup3: ['EMFILE', 'EBUSY'],
+  fcntl: ['EMFILE', 'EINVAL'],
+  close_range: ['ENOMEM', 'EINVAL'],
+};
+
+export interface Step {
+  syscall: string;
+  /** The n-th call of this system call by the traced thread (strace's when=n). */
+  nth: number;
+  /** What kind of call: the system call and its telling argument (a path, an ioctl, a family, a fcntl command). */
+  kind: string;
+  line: string;
+}
+
+export interface Outcome {
+  status: number | null;
+  signal: string | null;
+  /** The chain's messages (stderr, or a server's log lines of that connection). */
+  stderr: string;
+  stdout: string;
+  /** Anything the target itself found wrong during the run (a resident server died, its fds grew). */
+  problems?: string[];
+}
+
+export interface Target {
+  name: string;
+  /** Run the scenario once with `strace` (an argv prefix, [] for none) in front of the traced program. */
+  run(strace: string[]): Promise<Outcome>;
+  /** What is wrong with a run that succeeded (the resource, the fds the next program got), or null. */
+  checkOk(o: Outcome): string | null;
+  /**
+   * What a run that ended left behind that it must not have (links, locks, processes), or null.
+   * After a kill at `step`, a target may allow (and remove) what is documented to survive one
+   * (no step: after the recording run).
+   */
+  leftovers(after: 'fault' | 'kill', step: Step | undefined, steps: Step[], o: Outcome): string | null;
+  /** Where the chain's own calls start in the trace (default: the toolkit bundle is opened). */
+  regionStart?: RegExp;
+  /** Where they end (default: a successful execve — the next program, or the next link's Node start). */
+  regionEnd?: RegExp;
+  /** Programs allowed to sign the failure line. */
+  programs: string[];
+}
+
+export interface Report {
+  target: string;
+  steps: number;
+  kinds: number;
+  runs: number;
+  /** Runs whose chain got past the fault and succeeded. */
+  tolerated: number;
+  failures: string[];
+}
+
+const LINE_RE = /^([a-z0-9_]+)\((.*)\)\s+=\s+(.*)$/;
+
+function kindOf(syscall: string, args: string): string {
+  // A call the thread was killed in is printed unfinished.
+  const a = args.replace(/ <unfinished \.\.\.>$/, '').split(', ');
+  switch (syscall) {
+    case 'openat': return `openat ${(a[1] ?? '').replace(/\d+/g, 'N')}`;
+    case 'ioctl': return `ioctl ${/^[A-Z_0-9]+$/.test(a[1] ?? '') ? a[1] : 'other'}`;
+    case 'socket': return `socket ${a[0]}`;
+    case 'fcntl': return `fcntl ${a[1]}`;
+    case 'setsockopt': case 'getsockopt': return `${syscall} ${a[2]}`;
+    case 'prctl': return `prctl ${a[0]}`;
+    case 'setns': return `setns ${a[1]}`;
+    case 'execve': return `execve ${a[0]}`;
+    default: return syscall;
+  }
+}
+
+/** Every traced call of the thread, in order, numbered per system call. */
+function parseTrace(text: string): { step: Step; line: string }[] {
+  const counts = new Map<string, number>();
+  const out: { step: Step; line: string }[] = [];
+  for (const [i, line] of text.split('\n').entries()) {
+    const m = LINE_RE.exec(line);
+    if (!m) continue;
+    const syscall = m[1]!;
+    // strace starts the program with this execve and never sees its entry: it does not count.
+    if (i === 0 && syscall === 'execve') continue;
+    const nth = (counts.get(syscall) ?? 0) + 1;
+    counts.set(syscall, nth);
+    out.push({ step: { syscall, nth, kind: kindOf(syscall, m[2]!), line: line.slice(0, 160) }, line });
+  }
+  return out;
+}
+
+const DEFAULT_START = /^openat\(.*\/dist\/netgrant\.cjs"/;
+const DEFAULT_END = /^execve\(.*\)\s+=\s+0$/;
+
+function straceArgs(out: string, trace: string[], extra: string[] = []): string[] {
+  return ['strace', '-qq', '-s', '48', '-e', 'verbose=none', '-o', out, '-e', `trace=${trace.join(',')}`, ...extra];
+}
+
+/** Run the target once under strace and return the steps of the chain's own calls. */
+export async function recordSteps(t: Target): Promise<{ steps: Step[]; outcome: Outcome }> {
+  const { dir, cleanup } = tempDir('netgrant-faults-');
+  try {
+    const file = join(dir, 'trace');
+    const outcome = await t.run(straceArgs(file, TRACED));
+    const start = t.regionStart ?? DEFAULT_START;
+    const end = t.regionEnd ?? DEFAULT_END;
+    const steps: Step[] = [];
+    let inside = false;
+    for (const { step, line } of parseTrace(readFileSync(file, 'utf8'))) {
+      if (!inside && start.test(line)) inside = true;
+      else if (inside) {
+        steps.push(step);
+        if (end.test(line)) inside = false;
+      }
+    }
+    return { steps, outcome };
+  } finally {
+    cleanup();
+  }
+}
+
+/**
+ * Every step when there are at most `max`; otherwise the first of each kind
+ * and then evenly spread others up to `max`. Every kind is always in.
+ */
+export function sample(steps: Step[], max: number): Step[] {
+  if (steps.length <= max) return steps;
+  const chosen = new Set<Step>();
+  const seen = new Set<string>();
+  for (const s of steps) if (!seen.has(s.kind)) (seen.add(s.kind), chosen.add(s));
+  const rest = steps.filter((s) => !chosen.has(s));
+  const room = Math.max(0, max - chosen.size);
+  for (let i = 0; i < room && rest.length; i++) chosen.add(rest[Math.floor((i * rest.length) / room)]!);
+  return steps.filter((s) => chosen.has(s));
+}
+
+/** The failure contract for a run that failed at `step` with `errno`. */
+function checkFailure(t: Target, o: Outcome, step: Step, errno: string): string | null {
+  const lines = o.stderr.split('\n').filter((l) => l !== '');
+  if (lines.length !== 1) return `exit ${o.status}; expected one message line, got ${JSON.stringify(o.stderr)}`;
+  const m = /^([a-z0-9-]+): fatal: (.*)$/.exec(lines[0]!);
+  if (!m || !t.programs.includes(m[1]!)) return `not a "prog: fatal: ..." line of ${t.programs.join('/')}: ${lines[0]}`;
+  // 126 when the next program could not be run (exec, or getting its fds ready), 111 for any other call.
+  const expected = step.syscall === 'execve' || m[2]!.startsWith('unable to exec ') ? 126 : 111;
+  if (o.status !== expected) return `exit ${o.status} (signal ${o.signal}), expected ${expected}: ${lines[0]}`;
+  // koffi's loader does not pass on why its native module failed to load.
+  if (!lines[0]!.includes(`(${errno})`) && !m[2]!.startsWith('load the toolkit: ')) return `the message does not name ${errno}: ${lines[0]}`;
+  return null;
+}
+
+/** The kind of call strace hit (failed, or killed the thread in), from its own trace of that system call alone. */
+function hitKind(file: string): string | undefined {
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = LINE_RE.exec(line);
+    if (m && (line.endsWith('(INJECTED)') || m[3] === '?')) return kindOf(m[1]!, m[2]!);
+  }
+  return undefined;
+}
+
+async function eachStep(t: Target, steps: Step[], what: 'fault' | 'kill', report: Report): Promise<void> {
+  const { dir, cleanup } = tempDir('netgrant-faults-');
+  const perKind = new Map<string, number>();
+  try {
+    for (const step of steps) {
+      const n = perKind.get(step.kind) ?? 0;
+      perKind.set(step.kind, n + 1);
+      const errnos = ERRNOS[step.syscall] ?? ['EIO'];
+      const errno = errnos[n % errnos.length]!;
+      const action = what === 'fault' ? `error=${errno}` : 'signal=KILL';
+      const file = join(dir, `t${report.runs}`);
+      const label = `${t.name}: ${what === 'fault' ? errno : 'SIGKILL'} at ${step.syscall} #${step.nth} [${step.kind}]`;
+      const o = await t.run(straceArgs(file, [step.syscall], ['-e', `inject=${step.syscall}:${action}:when=${step.nth}`]));
+      report.runs++;
+      const problems: string[] = [...(o.problems ?? [])];
+      const hit = hitKind(file);
+      rmSync(file, { force: true });
+      if (!hit) problems.push(`strace hit no call (the run went another way than the recording; exit ${o.status}: ${o.stderr.trim()})`);
+      else if (hit !== step.kind) problems.push(`strace hit another kind of call: ${hit}`);
+      if (what === 'fault') {
+        if (o.status === 0) {
+          report.tolerated++;
+          const bad = t.checkOk(o);
+          if (bad) problems.push(`went on after the fault, but: ${bad}`);
+        } else {
+          const bad = checkFailure(t, o, step, errno);
+          if (bad) problems.push(bad);
+        }
+      } else if (o.status === 0) {
+        const bad = t.checkOk(o);
+        if (bad) problems.push(`survived the kill, but: ${bad}`);
+      }
+      const left = t.leftovers(what, step, steps, o);
+      if (left) problems.push(`left behind: ${left}`);
+      const next = await t.run([]);
+      const nextBad = next.status === 0 ? t.checkOk(next) : `exit ${next.status}: ${next.stderr.trim()}`;
+      if (nextBad) problems.push(`the next request failed: ${nextBad}`);
+      const nextLeft = t.leftovers('fault', step, steps, next);
+      if (nextLeft) problems.push(`the next request left behind: ${nextLeft}`);
+      if (problems.length) report.failures.push(`${label}: ${problems.join('; ')}`);
+    }
+  } finally {
+    cleanup();
+  }
+}
+
+/** Fail each step in turn (at most `max` steps, sampled), then SIGKILL the chain at each. */
+export async function injectEverywhere(t: Target, max = 60): Promise<{ faults: Report; kills: Report }> {
+  const { steps: all, outcome } = await recordSteps(t);
+  const base = { target: t.name, steps: all.length, kinds: new Set(all.map((s) => s.kind)).size, runs: 0, tolerated: 0 };
+  const faults: Report = { ...base, failures: [] };
+  const kills: Report = { ...base, failures: [] };
+  const bad = (outcome.status === 0 ? t.checkOk(outcome) : `exit ${outcome.status}: ${outcome.stderr}`) ?? t.leftovers('fault', undefined, all, outcome);
+  if (bad || all.length === 0) {
+    faults.failures.push(`${t.name}: the recording run failed or made no call: ${bad ?? 'no steps'}`);
+    return { faults, kills };
+  }
+  const steps = sample(all, max);
+  await eachStep(t, steps, 'fault', faults);
+  await eachStep(t, steps, 'kill', kills);
+  return { faults, kills };
+}
+
+/** One line of figures for a report (printed by the tests, quoted in docs/reliability.md). */
+export function figures(r: { faults: Report; kills: Report }): string {
+  const f = r.faults;
+  return `${f.target}: ${f.steps} steps of ${f.kinds} kinds; ${f.runs} faults (${f.tolerated} tolerated), ${r.kills.runs} kills; ${f.failures.length + r.kills.failures.length} failed`;
+}
