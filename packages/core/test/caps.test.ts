@@ -13,20 +13,9 @@ import {
   getKeepCaps, setKeepCaps, setresuid, setresgid, setgroups, dropTo, exec, SysError, UsageError,
   SECBIT_KEEP_CAPS, SECBIT_NOROOT, SECBIT_NOROOT_LOCKED,
 } from '@netgrant/core';
-import { NOBODY, tempDir } from '../../../tools/test/lib/harness.js';
+import { NOBODY, tempDir, caught } from '../../../tools/test/lib/harness.js';
 
 const STATUS_SCRIPT = 'grep -E "^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Uid|Gid|Groups|Threads):" /proc/self/status';
-
-/** Run fn, return the error it throws as {name, code, message} (or null). */
-function caught(fn: () => unknown): { name: string; code?: string; message: string } | null {
-  try {
-    fn();
-    return null;
-  } catch (e) {
-    const err = e as Error & { code?: string };
-    return { name: err.name, code: err.code, message: err.message };
-  }
-}
 
 function out(obj: unknown): never {
   writeSync(1, JSON.stringify(obj, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v)) + '\n');

@@ -11,17 +11,7 @@ import {
   nsTypeName, userNsOf, userNsOwnerUid, nsOwnerUid, nsId, sameNamespace, exec, close, isCloexec, listOpenFds,
   InputError, SysError,
 } from '@netgrant/core';
-import { NOBODY, sh, tempDir } from '../../../tools/test/lib/harness.js';
-
-function caught(fn: () => unknown): { name: string; code?: string; message: string } | null {
-  try {
-    fn();
-    return null;
-  } catch (e) {
-    const err = e as Error & { code?: string };
-    return { name: err.name, code: err.code, message: err.message };
-  }
-}
+import { NOBODY, sh, tempDir, caught } from '../../../tools/test/lib/harness.js';
 
 function out(obj: unknown): never {
   writeSync(1, JSON.stringify(obj) + '\n');

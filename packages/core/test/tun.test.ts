@@ -8,17 +8,7 @@ import {
   tunGetVnetHdrSz, tunSetQueue, tunFlags, createTun, validIfName, checkIfName, ifNameProblem,
   close, isCloexec, listOpenFds, UsageError,
 } from '@netgrant/core';
-import { NOBODY, sh } from '../../../tools/test/lib/harness.js';
-
-function caught(fn: () => unknown): { name: string; code?: string; errno?: number; message: string } | null {
-  try {
-    fn();
-    return null;
-  } catch (e) {
-    const err = e as Error & { code?: string; errno?: number };
-    return { name: err.name, code: err.code, errno: err.errno, message: err.message };
-  }
-}
+import { NOBODY, sh, caught } from '../../../tools/test/lib/harness.js';
 
 /** TUNGETIFF flags without the kernel's status bits (IFF_NOFILTER = 0x1000, IFF_DETACH_QUEUE). */
 const CONFIG_BITS = IFF_TUN | IFF_TAP | IFF_VNET_HDR | IFF_MULTI_QUEUE | IFF_PERSIST;

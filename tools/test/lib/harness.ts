@@ -108,3 +108,14 @@ export async function rejects(p: Promise<unknown>, re: RegExp): Promise<void> {
   }
   throw new Error(`expected a rejection matching ${re}`);
 }
+
+/** Run fn; the error it throws as {name, code, errno, message}, or null if it returns. */
+export function caught(fn: () => unknown): { name: string; code?: string; errno?: number; message: string } | null {
+  try {
+    fn();
+    return null;
+  } catch (e) {
+    const err = e as Error & { code?: string; errno?: number };
+    return { name: err.name, code: err.code, errno: err.errno, message: err.message };
+  }
+}
