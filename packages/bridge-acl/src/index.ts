@@ -3,11 +3,10 @@
 // /etc/qemu/bridge.conf for the peer (PEERUID/PEERGID), and on allow
 // exports ACLBRIDGE for `mktap --bridge-from-acl`.
 import { closeSync } from 'node:fs';
-import { DeniedError, InputError, checkIfName, openTrustedFile, userById, groupList, optString, type Program } from '@netgrant/core';
+import { DeniedError, InputError, checkIfName, openTrustedFile, userById, groupList, optString, requirePeerId, type Program } from '@netgrant/core';
 import { loadRules, decide, peerCanRead } from './acl.js';
 
 export const DEFAULT_CONFIG = '/etc/qemu/bridge.conf';
-const NUM_RE = /^[0-9]{1,10}$/;
 
 export const program: Program = {
   name: 'bridge-acl',
@@ -16,12 +15,8 @@ export const program: Program = {
   resident: () => null,
   run(chain, opts) {
     const path = optString(opts, 'config') ?? DEFAULT_CONFIG;
-    const ids = ['PEERUID', 'PEERGID'].map((k) => {
-      const v = chain.env.get(k);
-      if (v === undefined || !NUM_RE.test(v)) throw new InputError(`${k} ${v === undefined ? 'not set (run peer-check first)' : 'has an invalid value'}`);
-      return Number(v);
-    });
-    const [uid, gid] = ids as [number, number];
+    const uid = requirePeerId(chain.env, 'PEERUID');
+    const gid = requirePeerId(chain.env, 'PEERGID');
     const requested = chain.env.get('REQBRIDGE');
     if (requested === undefined) throw new InputError('REQBRIDGE not set: the client asked for no bridge (fd-recv -e REQBRIDGE)');
     const bridge = checkIfName(requested, 'REQBRIDGE');

@@ -4,20 +4,12 @@
 // any state changes; the drop itself runs synchronously right before exec
 // (credentials and capabilities are per thread: see notes/node-syscalls.md §9).
 import {
-  UsageError, InputError, capNumber, capBit, capLastCap, allCaps, capGet, parseUser, parseGroup, userById, groupList, dropTo,
-  optString, optFlag, unsecureNames, type Program, type Env, type DropIds,
+  UsageError, capNumber, capBit, capLastCap, allCaps, capGet, parseUser, parseGroup, userById, groupList, dropTo,
+  optString, optFlag, unsecureNames, requirePeerId, type Program, type DropIds,
 } from '@netgrant/core';
 
-const NUM_RE = /^[0-9]{1,10}$/;
 /** The kernel's NGROUPS_MAX. */
 const NGROUPS_MAX = 65536;
-
-function peerId(env: Env, name: string): number {
-  const v = env.get(name);
-  if (v === undefined) throw new InputError(`--from-peer: ${name} not set (run peer-check first)`);
-  if (!NUM_RE.test(v) || Number(v) > 0xfffffffe) throw new InputError(`--from-peer: ${name} has an invalid value ${JSON.stringify(v)}`);
-  return Number(v);
-}
 
 /**
  * The -k list: names as setpriv/capsh write them, numbers, or `all` (every
@@ -66,8 +58,8 @@ export const program: Program = {
     let uid = userText === undefined ? undefined : parseUser(userText, '-u');
     let gid = groupText === undefined ? undefined : parseGroup(groupText, '-g');
     if (fromPeer) {
-      uid = peerId(chain.env, 'PEERUID');
-      gid = peerId(chain.env, 'PEERGID');
+      uid = requirePeerId(chain.env, 'PEERUID', '--from-peer');
+      gid = requirePeerId(chain.env, 'PEERGID', '--from-peer');
     }
     if (uid !== undefined && gid === undefined) {
       // A uid alone takes its user's primary group; one with no user must say which.

@@ -3,7 +3,7 @@
 // before any system call changes state.
 import {
   UsageError, InputError, DeniedError, checkIfName, parseUint, parseFdList, parseUser, parseGroup,
-  optString, optFlag, type Env, type OptionValues,
+  optString, optFlag, peerId, type Env, type OptionValues,
 } from '@netgrant/core';
 import { parseMac } from './mac.js';
 
@@ -31,14 +31,6 @@ export interface Plan {
   peerUid: number | undefined;
 }
 
-const NUM_RE = /^[0-9]{1,10}$/;
-
-function peerId(env: Env, name: string): number | undefined {
-  const v = env.get(name);
-  if (v === undefined) return undefined;
-  if (!NUM_RE.test(v) || Number(v) > 0xfffffffe) throw new InputError(`${name} has an invalid value ${JSON.stringify(v)}`);
-  return Number(v);
-}
 
 /** The client's request (fd-recv -e REQQUEUES,REQMTU,REQNAME,REQVNETHDR), read only with -R. */
 function requested(env: Env): { queues?: string; mtu?: string; name?: string; vnetHdr?: string } {

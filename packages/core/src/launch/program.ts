@@ -2,11 +2,12 @@
 // chosen only by the administrator's command line (-c), opened once,
 // checked on the fd and locked while an address is chosen and claimed.
 import { closeSync } from 'node:fs';
-import { UsageError, InputError, SysError } from '../errors.js';
+import { UsageError, SysError } from '../errors.js';
 import { checkIfName } from '../ifname.js';
 import { openTrustedFile, stillAt } from '../config.js';
 import { lockExclusive } from '../fd.js';
 import { optString, parseUint } from '../runtime/values.js';
+import { peerId } from '../runtime/env.js';
 import type { Program } from '../runtime/program.js';
 import { parseLaunchConfig } from './conf.js';
 import { launch } from './launch.js';
@@ -21,7 +22,6 @@ export interface LauncherSpec {
 }
 
 const DEFAULT_LOCK_WAIT_MS = '10000';
-const NUM_RE = /^[0-9]{1,10}$/;
 
 export function launcherProgram(spec: LauncherSpec): Program {
   return {
@@ -40,9 +40,7 @@ export function launcherProgram(spec: LauncherSpec): Program {
       if (modeText !== undefined && !spec.modes.includes(modeText)) throw new UsageError(`-m: expected ${spec.modes.join(', ')}, got ${JSON.stringify(modeText)}`);
       const ifname = checkIfName(optString(opts, 'ifname') ?? 'eth0', '-i');
       const lockWaitMs = parseUint(optString(opts, 'timeout') ?? DEFAULT_LOCK_WAIT_MS, '-t', 1, 3600000);
-      const peer = chain.env.get('PEERUID');
-      if (peer !== undefined && !NUM_RE.test(peer)) throw new InputError(`PEERUID has an invalid value ${JSON.stringify(peer)}`);
-      const uid = peer !== undefined ? parseUint(peer, 'PEERUID') : process.getuid!();
+      const uid = peerId(chain.env, 'PEERUID') ?? process.getuid!();
       const priv = launcherPrivileges();
       // The configuration: trusted, on the program's own filesystem, read once.
       // A path from the command line of a capability-aware launcher is the
