@@ -95,6 +95,25 @@ export function launcherSuite(s: LauncherSuite): { dir: string; conf: ReturnType
     assert.is(run(['ip', '-o', 'link', 'show', 'type', prog.slice(2)]).stdout, '', 'nothing in the launching namespace');
   });
 
+  test(`${prog}: the config's parent and gateway override what the host's addresses say`, () => {
+    // 10.34.0.0/29 is on no host interface: the parent is named; the
+    // gateway is named, and never handed out.
+    const c = conf('10.34.0.0/29 parent mp0 gateway 10.34.0.6\n');
+    const seen = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      const r = run([prog, '-c', c, 'sh', '-c', 'echo "$NETADDRS|$NETGATEWAYS|$NETPARENT"; ip -j route show default']);
+      assert.is(r.status, 0, r.stderr);
+      const [vars, routeJson] = r.stdout.trim().split('\n');
+      const [addr, gw, parent] = vars!.split('|');
+      assert.match(addr!, /^10\.34\.0\.[1-5]\/29$/);
+      assert.equal([gw, parent], ['10.34.0.6', 'mp0']);
+      const def = (JSON.parse(routeJson!) as { gateway?: string }[])[0];
+      assert.is(def?.gateway, s.routesViaGateway ? '10.34.0.6' : undefined, routeJson);
+      seen.add(addr!);
+    }
+    assert.ok(seen.size > 1, `drawn at random: ${[...seen].join(' ')}`);
+  });
+
   test(`${prog}: traffic between two launched namespaces on one parent; no address handed out twice`, async () => {
     const c = conf('10.30.0.0/24\n');
     const a = await hold([prog, '-c', c]);
