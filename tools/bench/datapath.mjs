@@ -7,37 +7,12 @@
 //   between their fds, standing in for a VM's network backend,
 // - a plain veth pair,
 // - slirp4netns and pasta (the host side is the loopback they forward to).
-import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { ENV, benchDir, knobs, run, sh, sleep } from './lib.mjs';
+import { background, benchDir, knobs, run, sh, sleep } from './lib.mjs';
 
 export const MTUS = [1500, 65520];
 let port = 5300;
-
-/** A background process in its own group; stop() ends that group only. */
-function background(argv, opts = {}) {
-  const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true, ...opts, env: { ...ENV, ...(opts.env ?? {}) } });
-  let err = '';
-  proc.stderr.on('data', (d) => (err = (err + d).slice(-2000)));
-  const gone = new Promise((r) => proc.on('close', r));
-  let exited = false;
-  proc.on('close', () => (exited = true));
-  return {
-    pid: proc.pid,
-    stderr: () => err,
-    exited: () => exited,
-    async stop() {
-      if (exited) return;
-      try {
-        process.kill(-proc.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-      await gone;
-    },
-  };
-}
 
 /** CPU seconds (user + system) a process has used so far. */
 function cpuSeconds(pid) {
@@ -66,7 +41,7 @@ async function iperf(argvPrefix, target, extraPid) {
       cpu: { sender: u.host_total, receiver: u.remote_total, ...(extraPid ? { pump: ((cpuSeconds(extraPid) - cpu0) / knobs.iperfSeconds) * 100 } : {}) },
     };
   } finally {
-    await server.stop();
+    await server.stop(true);
   }
 }
 
@@ -112,14 +87,14 @@ const setups = {
       }
       sh(`ip link set brd0 mtu ${mtu} && ip -n dpt addr add 10.78.0.2/24 dev dpt1`);
     } catch (e) {
-      await chain.stop();
+      await chain.stop(true);
       sh('ip link del brd0; ip netns del dpt');
       throw e;
     }
     return {
       measure: () => iperf(inNs('dpt'), '10.78.0.1', chain.pid),
       cleanup: async () => {
-        await chain.stop();
+        await chain.stop(true);
         sh('ip link del brd0; ip netns del dpt');
       },
     };
@@ -129,7 +104,7 @@ const setups = {
     sh('ip netns add dps');
     const slirp = background(['slirp4netns', '--configure', '--mtu', String(mtu), '--netns-type=path', '/run/netns/dps', 'tap0']);
     await waitFor(() => sh('ip -n dps -4 addr show tap0 | grep -q 10.0.2.100'), slirp);
-    return { measure: () => iperf(inNs('dps'), '10.0.2.2'), cleanup: async () => (await slirp.stop(), sh('ip netns del dps')) };
+    return { measure: () => iperf(inNs('dps'), '10.0.2.2'), cleanup: async () => (await slirp.stop(true), sh('ip netns del dps')) };
   },
 
   async pasta(mtu) {
@@ -138,7 +113,7 @@ const setups = {
     sh('ip netns add dpp && ip link add dpu0 type veth peer name dpu1 && ip addr add 10.79.0.1/24 dev dpu0 && ip link set dpu0 up && ip link set dpu1 up && ip route add default via 10.79.0.254 dev dpu0');
     const pasta = background(['pasta', '-f', '--runas', '0', '--config-net', '-4', '-m', String(mtu), '--netns', '/run/netns/dpp']);
     await waitFor(() => sh('ip -n dpp -4 addr show | grep -q 10.79.0.1'), pasta);
-    return { measure: () => iperf(inNs('dpp'), '10.79.0.254'), cleanup: async () => (await pasta.stop(), sh('ip route del default; ip link del dpu0; ip netns del dpp')) };
+    return { measure: () => iperf(inNs('dpp'), '10.79.0.254'), cleanup: async () => (await pasta.stop(true), sh('ip route del default; ip link del dpu0; ip netns del dpp')) };
   },
 };
 
@@ -154,10 +129,15 @@ async function waitFor(check, proc) {
   }
 }
 
-/** Every setup at every MTU: { name, gbps: { 1500: x, 65520: y }, cpu: {...} } or an error text per cell. */
-export async function measureDatapath(dir) {
+/**
+ * Every setup at every MTU: { name, gbps: { 1500: x, 65520: y }, cpu: {...} }
+ * or an error text per cell. `pick`: the first words of the setups to run
+ * (BENCH_DATAPATH=veth,macvlan,tap,slirp4netns,pasta), default all.
+ */
+export async function measureDatapath(dir, pick = process.env.BENCH_DATAPATH?.split(',')) {
   const rows = [];
   for (const [name, setup] of Object.entries(setups)) {
+    if (pick && !pick.includes(name.split(' ')[0])) continue;
     const row = { name, gbps: {}, cpu: {}, errors: {} };
     for (const mtu of MTUS) {
       let s;

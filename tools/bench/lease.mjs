@@ -27,8 +27,8 @@ export function startLeaseService(kind, sock, bridge, env = {}) {
 }
 
 function summary(name, r, extra = {}) {
-  if (r.distinct_names < 1) throw new Error(`${name}: no tap seen`);
-  return { name, n: r.ms.length, p50: percentile(r.ms, 50), p99: percentile(r.ms, 99), mean: mean(r.ms), ...extra };
+  if (r.checked !== r.leases || r.ms.length !== r.leases) throw new Error(`${name}: ${r.checked} of ${r.leases} leases checked`);
+  return { name, n: r.ms.length, checked: r.checked, p50: percentile(r.ms, 50), p99: percentile(r.ms, 99), mean: mean(r.ms), ...extra };
 }
 
 export const client = (args, bridge) => runJson([PYTHON, CLIENT, ...args], { env: bridge ? { BENCH_BRIDGE: bridge } : {} });

@@ -11,8 +11,11 @@ export const bin = join(root, 'node_modules', '.bin');
 export const PATH = `${bin}:${dirname(process.execPath)}:/usr/lib/execline/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
 export const CA = '/etc/ssl/certs/ca-certificates.crt';
 export const PYTHON = '/usr/bin/python3';
-/** The environment every measured program gets (nothing inherited by accident). */
-export const ENV = { PATH, LANG: 'C.UTF-8' };
+/**
+ * The environment every measured program gets (nothing inherited by
+ * accident, except the test runner's chaining mode for the smoke test).
+ */
+export const ENV = { PATH, LANG: 'C.UTF-8', ...(process.env.NETGRANT_EXEC_ONLY ? { NETGRANT_EXEC_ONLY: process.env.NETGRANT_EXEC_ONLY } : {}) };
 
 /** Knobs for quick runs: BENCH_RUNS (hyperfine runs), BENCH_LEASES (leases per latency row). */
 export const knobs = {
@@ -50,38 +53,46 @@ export function runJson(argv, opts = {}) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Start a server (its own process group) that listens on `path`; resolves
- * once the socket exists. stop() ends the group we started, and only it.
+ * A background process in its own process group. stop() kills that group
+ * (SIGTERM, SIGKILL after 2 s; SIGKILL at once with `now`), and only while
+ * its leader has not been reaped, so a reused pid is never signalled.
  */
-export async function startService(argv, path, env = {}) {
-  const proc = spawn(argv[0], argv.slice(1), { env: { ...ENV, ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+export function background(argv, opts = {}) {
+  const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true, ...opts, env: { ...ENV, ...(opts.env ?? {}) } });
   let err = '';
   proc.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
   let exited = false;
-  const gone = new Promise((resolve) => proc.on('close', () => ((exited = true), resolve())));
-  const service = {
+  let reaped = false;
+  let how = '';
+  proc.on('exit', () => (reaped = true));
+  const gone = new Promise((resolve) => proc.on('close', (code, signal) => ((exited = true), (how = `exited ${code ?? signal}`), resolve())));
+  const kill = (sig) => {
+    try {
+      if (!reaped) process.kill(-proc.pid, sig);
+    } catch {
+      /* gone */
+    }
+  };
+  return {
     pid: proc.pid,
-    stderr: () => err,
-    async stop() {
+    exited: () => exited,
+    /** What it wrote on stderr, and how it ended if it did. */
+    stderr: () => `${err}${how ? ` [${how}]` : ''}`,
+    async stop(now = false) {
       if (exited) return;
-      try {
-        process.kill(-proc.pid, 'SIGTERM');
-      } catch {
-        /* gone */
-      }
-      const t = setTimeout(() => {
-        try {
-          process.kill(-proc.pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }, 2000);
+      kill(now ? 'SIGKILL' : 'SIGTERM');
+      const t = setTimeout(() => kill('SIGKILL'), 2000);
       await gone;
       clearTimeout(t);
     },
   };
+}
+
+/** Start a server that listens on `path` (see background); resolves once the socket exists. */
+export async function startService(argv, path, env = {}) {
+  const service = background(argv, { env });
   for (let i = 0; i < 400; i++) {
-    if (exited) throw new Error(`${argv[0]} exited early: ${err}`);
+    if (service.exited()) throw new Error(`${argv[0]} exited early: ${service.stderr()}`);
     try {
       if (statSync(path).isSocket()) return service;
     } catch {
@@ -90,7 +101,7 @@ export async function startService(argv, path, env = {}) {
     await sleep(25);
   }
   await service.stop();
-  throw new Error(`${argv[0]}: socket ${path} did not appear: ${err}`);
+  throw new Error(`${argv[0]}: socket ${path} did not appear: ${service.stderr()}`);
 }
 
 /** The p-th percentile (0-100) of numbers, nearest rank. */

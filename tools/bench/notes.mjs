@@ -1,4 +1,117 @@
-// Where the time goes, per row of docs/perf.md (filled from profiles).
-export function notes() {
-  return { chain: '', lease: '', throughput: '', datapath: '' };
+// Where the time goes, per row of docs/perf.md. The numbers in the prose
+// come from profiles taken on this machine (how to take them again is said
+// with each); the numbers in the sentences that compare rows come from the
+// run itself.
+const f1 = (x) => x.toFixed(1);
+const f2 = (x) => x.toFixed(2);
+
+function chain(r) {
+  const by = Object.fromEntries(r.chain.map((c) => [c.key, c]));
+  const gap = by.inproc.without.mean - by.node.without.mean;
+  return `Where the time goes. \`node -e 0\` is V8 and Node's bootstrap, ~20 ms
+here before any script runs (+ ~35 ms parsing the CA bundle when
+NODE_EXTRA_CA_CERTS is set, which every Node start pays, ours included). The
+C chain pays ~0.5 ms per exec. Exec'ing every netgrant link pays the Node
+start five times; in-process chaining pays it once and costs
+${f1(gap)} ms more than \`node -e 0\` in this run.
+
+That remainder, from a CPU profile (\`node --cpu-prof\`, 50 µs sampling) and
+performance.now() marks at every module boundary of the bundle, five
+\`peer-check -E -a\` links in one process (medians of 6 runs):
+
+| part | ms |
+|---|---|
+| compiling the 140 KB bundle (before any of it runs) | ~3.3 |
+| koffi: loading its 1.1 MB native module and its JS | ~2.5 |
+| the start-fd snapshot (readdir + readlink over Node's ~16 fds) | ~0.8 |
+| the five links: option parsing (minimist) ~0.3 each, peer-check's passwd/group lookups ~0.15 each, argv from /proc/self/cmdline ~0.5 once | ~3.7 |
+| the rest of the bundle's module bodies | ~0.5 |
+| exec of /bin/true with the hygiene (clear close-on-exec, signals) | ~0.5 |
+
+Done (this change): node:child_process, node:crypto and node:net are loaded
+where a link uses them (they cost ~2.5, ~2.5 and ~2 ms at load and almost
+no link needs them), the errno table is built on first use, the start-fd
+snapshot reads a pipe's flags with two fcntl calls instead of parsing
+/proc/self/fdinfo for every fd, and the resolver uses realpath(3) (the JS
+realpathSync costs ~10× more per call, and every link resolves the next).
+Requiring the bundle went from ~15 ms to ~8.5 ms; the chain from 1.85 × to
+the ratio above.
+
+What is left is mostly fixed cost: koffi must load (the final exec needs it),
+and V8 must compile the bundle. Measured next step: a V8 code cache
+(\`vm.Script\` with \`cachedData\`, produced at build time and kept beside the
+bundle) cuts compile + first run from 7.5 to 5.0 ms in a trial; it needs the
+entry points to load the bundle through it. Node 22's module compile cache
+would do the same, but its default directory is world-writable /tmp, which
+a privileged program must not load code from. Minifying whitespace saves
+only ~0.5 ms.`;
+}
+
+function lease(r) {
+  const [s6, resident, drop, qbh, ip, raw] = r.lease;
+  return `Where the time goes. Under s6-ipcserver every lease is a Node start
+plus the chain (row 1): ~${f1(s6.p50 / qbh.p50)} × qemu-bridge-helper, which is
+a small C program. The resident server starts nothing: its p50 here is
+${f2(resident.p50)} ms against ${f2(raw.p50)} ms for the raw kernel calls alone.
+A profile of netgrant-serve over 1,500 leases (\`--cpu-prof\` through the
+inspector, 50 µs sampling) puts the server's own work per lease at ~0.4 ms:
+mktap's netlink set-master-and-up ~0.1 ms, its two link lookups ~0.05 ms,
+TUNSETIFF ~0.02 ms, fd-send's sendmsg ~0.05 ms, accepting and parsing the
+chain's options ~0.1 ms. The rest of the resident row is the kernel's own
+tap creation and bridge attach (the raw row), the connection and the
+client's wake-ups; on a machine this loaded, scheduling between the
+client and the server adds to every row.
+
+The client drops the tap at once (row "${drop.name}"): then the server's
+close of its copy is the last one, and the kernel's device teardown
+(unregister_netdevice, RCU grace periods) runs on the server's main thread,
+~1.4 ms per lease in the profile, before the next connection is served: p50
+${f2(drop.p50)} ms. The benchmark's client holds each tap until the server has
+finished with the connection, as QEMU holds a lease; a server that closes
+its copies off the main thread (koffi's asynchronous calls) would make the
+two rows equal. \`ip tuntap add\` + \`ip link del\` (${f2(ip.p50)} ms) is two
+process starts of a C program with a netlink round trip each.`;
+}
+
+function throughput(r) {
+  const [s6, resident] = r.throughput.rows;
+  return `With ${r.throughput.clients} clients the resident server serves
+${f1(resident.perSecond / s6.perSecond)} × the leases per second of s6-ipcserver,
+which starts Node once per lease on ${r.cpus} CPUs. Open fds sampled mid-run
+include the connections in flight (a connection and its tap while its chain
+runs); after the clients are gone the count is back to where it started.
+RSS grows while V8 sizes its heap over the first thousands of leases, then
+stays flat.`;
+}
+
+function datapath(r) {
+  const by = Object.fromEntries(r.datapath.map((d) => [d.name, d]));
+  const tap = by['tap bridged by netgrant'];
+  const cpu = (d, mtu) => (d.cpu[mtu] ? `sender ${f1(d.cpu[mtu].sender)}%, receiver ${f1(d.cpu[mtu].receiver)}%${d.cpu[mtu].pump !== undefined ? `, pump ${f1(d.cpu[mtu].pump)}%` : ''}` : 'n/a');
+  return `Where the time goes (CPU shares from iperf3's own accounting and the
+pump's /proc stat during the run):
+
+${r.datapath.map((d) => `- ${d.name}: MTU 1500: ${cpu(d, 1500)}; MTU 65520: ${cpu(d, 65520)}`).join('\n')}
+
+The macvlan from mkmacvlan is a kernel device like the veth: frames move
+between namespaces inside the kernel, and netgrant is not on the path at
+all once the namespace is launched. The bridged tap is the path a VM's
+traffic takes: every frame is read from one tap fd and written to another
+by a userspace program (here tap-pump.c, with offloads on so a 64 KB
+segment crosses as one read and one write). Two system calls and two
+copies per frame, on top of the bridge, is what keeps it below the veth
+(${tap?.cpu[1500]?.pump !== undefined ? `the pump used ${f1(tap.cpu[1500].pump)}% of a CPU at MTU 1500` : 'see the pump share above'}); QEMU's vhost-net moves the
+same frames in the kernel and is the way to close that gap for VMs — the
+tap netgrant hands out is the same either way. slirp4netns and pasta
+terminate TCP in userspace and open a new socket on the host side: every
+byte crosses two more copies and the TCP stack twice.`;
+}
+
+export function notes(r) {
+  return {
+    chain: r.chain ? chain(r) : '',
+    lease: r.lease ? lease(r) : '',
+    throughput: r.throughput ? throughput(r) : '',
+    datapath: r.datapath ? datapath(r) : '',
+  };
 }

@@ -3,7 +3,7 @@
 // @netgrant/core, with no process start: open /dev/net/tun + TUNSETIFF,
 // netlink: look up the bridge and the device, set master + up; then close
 // (the device goes with its last fd). Bundled and run by tools/bench/lease.mjs:
-//   node raw-tap.cjs BRIDGE N   -> {"ms":[...],"leases":N,"distinct_names":K}
+//   node raw-tap.cjs BRIDGE N   -> {"ms":[...],"leases":N,"checked":N,"distinct_names":K}
 import { readlinkSync } from 'node:fs';
 import { createTun, withNetlink, getLink, setLink, close, tunGetIff, IFF_TAP } from '@netgrant/core';
 
@@ -26,4 +26,4 @@ for (let i = 0; i < count; i++) {
   names.add(name);
   close(dev.fds[0]!);
 }
-process.stdout.write(JSON.stringify({ ms, leases: count, distinct_names: names.size }));
+process.stdout.write(JSON.stringify({ ms, leases: count, checked: ms.length, distinct_names: names.size }));

@@ -45,10 +45,10 @@ export function targets(r) {
   }
   if (r.datapath) {
     const by = Object.fromEntries(r.datapath.map((d) => [d.name, d]));
-    const slirp = by.slirp4netns.gbps[1500];
-    const veth = by.veth.gbps;
+    const slirp = by.slirp4netns?.gbps[1500];
+    const veth = by.veth?.gbps ?? {};
     for (const name of ['macvlan (mkmacvlan)', 'tap bridged by netgrant']) {
-      const g = by[name].gbps;
+      const g = by[name]?.gbps ?? {};
       t.push({ row: 4, what: `${name} ≥ 4 × slirp4netns at MTU 1500`, value: `${f2(g[1500])} vs ${f2(slirp)} Gbit/s (${f1(g[1500] / slirp)} ×)`, ok: g[1500] >= 4 * slirp });
       for (const mtu of MTUS) t.push({ row: 4, what: `${name} within 10% of the veth at MTU ${mtu}`, value: `${f2(g[mtu])} vs ${f2(veth[mtu])} Gbit/s (${f2(g[mtu] / veth[mtu])} ×)`, ok: g[mtu] >= 0.9 * veth[mtu] });
     }

@@ -4,12 +4,16 @@
 // Runs as root inside a network and mount namespace of its own: bridges,
 // taps, veths, namespaces and servers live only there and go with it.
 // BENCH_RUNS, BENCH_LEASES, BENCH_THROUGHPUT_LEASES, BENCH_IPERF_SECONDS make
-// quick runs; BENCH_ONLY=chain,lease,throughput,datapath picks rows (a
-// partial run prints its table but leaves docs/perf.md alone).
+// quick runs; BENCH_ONLY=chain,lease,throughput,datapath picks rows and
+// BENCH_DATAPATH=veth,macvlan,tap,slirp4netns,pasta the datapath setups;
+// BENCH_OUT is where the results go as JSON (default .build/bench.json).
+// Only a complete run with the default output rewrites docs/perf.md.
+// NETGRANT_BENCH_NS=1: already in a namespace of its own (the smoke test,
+// tools/bench/bench.test.ts, inside the test runner's namespace).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ensurePackages } from './deps.mjs';
 import { bin, root, knobs, sh } from './lib.mjs';
@@ -32,9 +36,8 @@ if (!process.env.NETGRANT_BENCH_NS) {
     console.error('bench: fatal: the toolkit is not built (npm ci, or npm run build)');
     process.exit(100);
   }
-  // A fresh network namespace and a private mount namespace (own /run/netns,
-  // and a sysfs showing this namespace's devices).
-  const script = 'mount --make-rprivate / && mkdir -p /run/netns && mount -t tmpfs -o mode=0755 netgrant-bench /run/netns && mount -t sysfs netgrant-bench /sys && ip link set lo up && exec "$@"';
+  // A fresh network namespace and a private mount namespace (own /run/netns).
+  const script = 'mount --make-rprivate / && mkdir -p /run/netns && mount -t tmpfs -o mode=0755 netgrant-bench /run/netns && ip link set lo up && exec "$@"';
   const r = spawnSync('unshare', ['--net', '--mount', '--', 'sh', '-c', script, 'sh', process.execPath, fileURLToPath(import.meta.url)], {
     stdio: 'inherit',
     env: { ...process.env, NETGRANT_BENCH_NS: '1' },
@@ -59,8 +62,10 @@ function privateBridgeConf(dir, bridge) {
 const dir = mkdtempSync(join(tmpdir(), 'netgrant-bench-'));
 chmodSync(dir, 0o755);
 const bridge = 'brb0';
-const results = { node: process.version, cpus: (await import('node:os')).cpus().length, knobs, date: new Date().toISOString() };
+const results = { node: process.version, cpus: cpus().length, knobs, date: new Date().toISOString(), loadBefore: loadavg() };
 try {
+  // A sysfs showing this namespace's devices (the lease checks read it).
+  sh('mount -t sysfs netgrant-bench /sys');
   sh(`ip link add ${bridge} type bridge && ip link set ${bridge} up`);
   privateBridgeConf(dir, bridge);
   if (only.includes('chain')) results.chain = measureChain(dir);
@@ -68,14 +73,16 @@ try {
   if (only.includes('throughput')) results.throughput = await measureThroughput(dir, bridge);
   if (only.includes('datapath')) results.datapath = await measureDatapath(dir);
 } finally {
-  sh(`umount /etc; umount ${join(dir, 'etc-overlay')}; true`);
+  sh(`umount /etc; umount ${join(dir, 'etc-overlay')}; umount /sys; true`);
   rmSync(dir, { recursive: true, force: true });
 }
+results.loadAfter = loadavg();
 
 console.log(renderTable(results));
-mkdirSync(join(root, '.build'), { recursive: true });
-writeFileSync(join(root, '.build', 'bench.json'), JSON.stringify(results, null, 2));
-if (ALL.every((k) => only.includes(k))) {
+const out = process.env.BENCH_OUT ?? join(root, '.build', 'bench.json');
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify(results, null, 2));
+if (ALL.every((k) => only.includes(k)) && !process.env.BENCH_DATAPATH && !process.env.BENCH_OUT) {
   writeFileSync(join(root, 'docs', 'perf.md'), renderPerfMd(results));
   console.error('bench: wrote docs/perf.md');
 }
