@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { openSync, readdirSync, fstatSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  socketpair, close, sendAll, recvmsg, recvMessage, closeAll, isCloexec, listOpenFds, unixSocket, connectUnix, decodeEnv, SysError, MSG_DONTWAIT,
+  socketpair, close, sendAll, recvmsg, recvMessage, recvByte, closeAll, isCloexec, listOpenFds, unixSocket, connectUnix, decodeEnv, SysError, MSG_DONTWAIT,
 } from '@netgrant/core';
 import { runWithFds, tempDir, SHOW_FDS } from '../../tools/test/lib/harness.js';
 import { startServer } from '../../tools/test/lib/service.js';
@@ -96,6 +96,36 @@ test('core recvMessage: a well-formed message arrives whole, every defect is a p
       }
     }),
     params(400),
+  );
+  assert.equal(listOpenFds(), before, 'no fd left open in this process');
+});
+
+test('core recvByte (the one-byte protocol): exactly the expected byte with exactly one fd, anything else refused, no fd leaks', async () => {
+  const before = listOpenFds();
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 3 }), fc.integer({ min: 0, max: 12 }), fc.constantFrom(0, 7), async (data, nfds, expected) => {
+      const [a, b] = socketpair();
+      try {
+        const sent = sendFrame(a, { defect: 'garbage', chunks: [Buffer.from(data)], fdsPerChunk: [nfds], payload: Buffer.alloc(0), trailer: Buffer.alloc(0) });
+        close(a);
+        const good = data[0] === expected && nfds === 1;
+        let fd: number;
+        try {
+          fd = await recvByte(b, expected, 2000);
+        } catch (e) {
+          if (!(e instanceof SysError) || e.code !== 'EPROTO') throw new Error(`not EPROTO: ${String(e)}`);
+          if (good) throw new Error(`refused a good one: ${e.message}`);
+          return;
+        }
+        assert.ok(good, `accepted byte ${data[0]} with ${nfds} fds`);
+        assert.is(fstatSync(fd).ino, sent[0]);
+        assert.ok(isCloexec(fd));
+        close(fd);
+      } finally {
+        close(b);
+      }
+    }),
+    params(300),
   );
   assert.equal(listOpenFds(), before, 'no fd left open in this process');
 });
