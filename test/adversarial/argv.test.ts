@@ -41,6 +41,8 @@ for (const name of programs.keys()) symlinkSync(realpathSync(join(BIN, name)), j
 symlinkSync(NODE, join(pathDir, 'node'));
 symlinkSync('/bin/true', join(pathDir, 'true'));
 
+const AS_NOBODY = ['/usr/bin/setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
+
 /** Exit codes each program documents. */
 const DOCUMENTED = [0, 1, 100, 111, 126, 127];
 const HELPER_CODES = [0, 1, 126, 127]; // netgrant-bridge-helper: qemu-bridge-helper's contract
@@ -112,10 +114,11 @@ for (const [name, prog] of programs) {
       const before = snapshot();
       const seen: Record<string, number> = {};
       fc.assert(
-        fc.property(wordsFor(prog), restArb, envArb, (words, rest, env) => {
+        fc.property(wordsFor(prog), restArb, envArb, fc.constantFrom(false, false, false, true), (words, rest, env, unprivileged) => {
           // The helper takes no program after it; ipc-pair takes a block (the server chain) first.
           const after = name === 'netgrant-bridge-helper' ? [] : name === 'ipc-pair' ? [' true', '', ...rest] : rest;
-          const argv = [name, ...words.map(noNul), ...after];
+          // One run in four as uid 65534: the failures of a caller without privilege.
+          const argv = [...(unprivileged ? AS_NOBODY : []), name, ...words.map(noNul), ...after];
           const r = runWithFds(argv, { 3: devnull, 4: netns, 6: sock }, {
             cwd: dir,
             timeout: 15000,
