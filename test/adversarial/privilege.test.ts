@@ -173,7 +173,7 @@ test('errors do not tell a capability-aware caller which hidden paths exist — 
   assert.is(say(join(hidden, 'real.conf')), 'mkmacvlan: fatal: open PATH: Permission denied (EACCES)\n');
 });
 
-test('a FIFO or device as a configuration is refused without being opened (a blocked writer stays blocked)', async () => {
+test('a FIFO or device as a configuration (or a bridge.conf include) is refused without being opened (a blocked writer stays blocked)', async () => {
   const fifo = join(dir, 'fifo.conf');
   sh(`mkfifo -m 0644 ${fifo}`);
   const writer = spawn('sh', ['-c', `echo 10.50.0.0/24 > ${fifo}`], { stdio: 'ignore' });
@@ -184,6 +184,11 @@ test('a FIFO or device as a configuration is refused without being opened (a blo
     }
     const acl = run(['bridge-acl', '-c', fifo, 'true'], { timeout: 5000, env: { PEERUID: '0', PEERGID: '0', REQBRIDGE: 'br0' } });
     assert.is(failsWith(acl, 'bridge-acl', 100, /: not a regular file$/), null, acl.stderr);
+    // An include naming a FIFO (say, in a directory a user can write) is skipped, not opened.
+    const main = conf('includes-fifo.conf', `include ${fifo}\nallow br0\n`);
+    const inc = run(['bridge-acl', '-c', main, 'sh', '-c', 'echo $ACLBRIDGE'], { timeout: 5000, env: { PEERUID: String(NOBODY), PEERGID: String(NOBODY), REQBRIDGE: 'br0' } });
+    assert.is(inc.stdout, 'br0\n', inc.stderr);
+    assert.is(inc.stderr, `bridge-acl: warning: ${fifo}: not a regular file; skipped\n`);
     await sleep(100);
     assert.is(writer.exitCode, null, 'no reader ever opened the FIFO');
   } finally {

@@ -7,8 +7,8 @@
 // error is ignored (its rules up to the error still count), as in QEMU.
 // qemu-bridge-helper reads the files as the calling user, so permissions
 // are the policy: here an include is read only if the peer could read it.
-import { openSync, closeSync, fstatSync, readFileSync, type Stats } from 'node:fs';
-import { InputError, IFNAMSIZ, untrustedReason } from '@netgrant/core';
+import { closeSync, readFileSync, type Stats } from 'node:fs';
+import { InputError, IFNAMSIZ, untrustedReason, openChecked } from '@netgrant/core';
 
 export interface Rule {
   kind: 'allow' | 'deny';
@@ -69,13 +69,15 @@ export function loadRules(mainText: string, mainPath: string, peer: PeerIds, war
   const include = (depth: number) => (path: string) => {
     if (depth > MAX_DEPTH) return warn(`${path}: includes nested deeper than ${MAX_DEPTH}, skipped`);
     let fd: number;
+    let st: Stats;
     try {
-      fd = openSync(path, 'r');
-    } catch {
+      // Symlinks followed, as QEMU's fopen does; a FIFO or device is never opened (a FIFO would block).
+      ({ fd, stat: st } = openChecked(path, 0, (s) => (s.isFile() ? null : 'not a regular file')));
+    } catch (e) {
+      if (e instanceof InputError) warn(`${e.message}; skipped`);
       return; // unreadable includes are skipped, as in QEMU
     }
     try {
-      const st = fstatSync(fd);
       const key = `${st.dev}:${st.ino}`;
       if (seen.has(key)) return warn(`${path}: included twice, skipped`);
       seen.add(key);

@@ -33,23 +33,38 @@ export function untrustedReason(st: Stats): string | null {
 }
 
 /**
- * Open and check a privileged configuration file; the caller closes `fd`
- * (keep it open to hold a lock on it). Any failed check is an InputError
- * (exit 100) naming the reason.
+ * Open path for reading only if `reason` finds nothing wrong with what it
+ * names: checked on an O_PATH fd first (extraFlags: O_NOFOLLOW to judge a
+ * symlink itself), so a FIFO, device or socket is never opened, then
+ * reopened through /proc/self/fd (the same inode). InputError with the
+ * reason, SysError if it cannot be opened.
  */
-export function openTrustedFile(path: string, opts: TrustOptions = {}): TrustedFile {
-  // O_PATH|O_NOFOLLOW on a symlink gives an fd for the link itself: refused below.
-  const pathFd = open(path, O_PATH | O_NOFOLLOW);
-  let fd = -1;
+export function openChecked(path: string, extraFlags: number, reason: (st: Stats) => string | null): { fd: number; stat: Stats } {
+  const pathFd = open(path, O_PATH | extraFlags);
   try {
-    const why = untrustedReason(fstatSync(pathFd));
+    const why = reason(fstatSync(pathFd));
     if (why) throw new InputError(`${path}: ${why}`);
+    let fd: number;
     try {
       fd = open(`/proc/self/fd/${pathFd}`, O_RDONLY);
     } catch (e) {
       throw e instanceof SysError ? new SysError(`open ${path}`, e.errno) : e;
     }
-    const stat = fstatSync(fd);
+    return { fd, stat: fstatSync(fd) };
+  } finally {
+    closeQuietly(pathFd);
+  }
+}
+
+/**
+ * Open and check a privileged configuration file; the caller closes `fd`
+ * (keep it open to hold a lock on it). Any failed check is an InputError
+ * (exit 100) naming the reason.
+ */
+export function openTrustedFile(path: string, opts: TrustOptions = {}): TrustedFile {
+  // O_PATH|O_NOFOLLOW on a symlink gives an fd for the link itself: refused.
+  const { fd, stat } = openChecked(path, O_NOFOLLOW, untrustedReason);
+  try {
     if (opts.sameFilesystemAs !== undefined && statSync(opts.sameFilesystemAs).dev !== stat.dev) {
       throw new InputError(`${path}: not on the same filesystem as ${opts.sameFilesystemAs}`);
     }
@@ -58,8 +73,6 @@ export function openTrustedFile(path: string, opts: TrustOptions = {}): TrustedF
   } catch (e) {
     closeQuietly(fd);
     throw e;
-  } finally {
-    closeQuietly(pathFd);
   }
 }
 
