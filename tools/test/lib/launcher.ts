@@ -187,6 +187,11 @@ export function launcherSuite(s: LauncherSuite): { dir: string; conf: ReturnType
       assert.is(uid, String(NOBODY));
       assert.match(addr!, /^10\.30\.0\.\d+\/24$/);
       assert.match(capEff!, /0000000000000000$/);
+      // Only the administrator's chain chooses the configuration: a client's
+      // "-c FILE" are the program's words.
+      const smuggled = run([...AS_NOBODY, 's6-sudo', sock, '-c', conf('10.31.0.0/30\n'), 'true']);
+      assert.is(smuggled.status, 127, smuggled.stderr);
+      assert.is(smuggled.stderr, 'cap-drop: fatal: unable to exec -c: No such file or directory (ENOENT)\n');
     } finally {
       await srv.stop();
     }
