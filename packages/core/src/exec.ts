@@ -17,6 +17,7 @@ const startFlags: (number | null)[] = [0, 1, 2].map((fd) => {
 });
 
 const signalFn = libc.func('void *signal(int sig, void *handler)');
+const sigactionFn = libc.func('int sigaction(int sig, const void *act, void *oldact)');
 const sigprocmaskFn = libc.func('int sigprocmask(int how, const void *set, void *oldset)');
 const execvFn = libc.func('int execv(void *path, void *argv)');
 const execvpFn = libc.func('int execvp(void *file, void *argv)');
@@ -39,6 +40,27 @@ export function exitNow(status: number): never {
 const SIGPIPE = 13;
 const SIGXFSZ = 25;
 const SIG_SETMASK = 2;
+const SIGKILL = 9;
+const SIGSTOP = 19;
+/** glibc's struct sigaction on x86_64 (sa_handler first). */
+const SIGACTION_SIZE = 152;
+
+/**
+ * Reset every signal Node or libuv catches to its default, as execve will:
+ * from here on no handler of this process runs. Once a link has placed fds
+ * over the event loop's own, a handler (libuv's SIGCHLD handler writes to
+ * its signal pipe) could write to a socket in their place and, with SIGPIPE
+ * back at default, kill the process instead of letting a failed exec report.
+ * Ignored signals stay ignored (execve keeps them).
+ */
+function resetCaughtSignals(): void {
+  const old = Buffer.alloc(SIGACTION_SIZE);
+  for (let sig = 1; sig < 32; sig++) {
+    if (sig === SIGKILL || sig === SIGSTOP) continue;
+    if ((sigactionFn(sig, null, old) as number) < 0) continue;
+    if (old.readBigUInt64LE(0) > 1n) signalFn(sig, null);
+  }
+}
 
 /** The status flags fds 0-2 had when this process started (null: closed). */
 export function stdioStartFlags(): readonly (number | null)[] {
@@ -79,8 +101,9 @@ function pointerArray(words: readonly (Buffer | string)[]): { array: Buffer; kee
 
 /**
  * Put the process in the state a freshly exec'd program expects: fds 0-2 and
- * `keepFds` inheritable, stdio blocking mode as at start, SIGPIPE and SIGXFSZ
- * at default, empty signal mask. Exported for tests; exec() calls it.
+ * `keepFds` inheritable, stdio blocking mode as at start, caught signals,
+ * SIGPIPE and SIGXFSZ at default, empty signal mask. Exported for tests;
+ * exec() calls it.
  */
 export function prepareForExec(keepFds: readonly number[]): void {
   for (const fd of [0, 1, 2]) {
@@ -93,6 +116,7 @@ export function prepareForExec(keepFds: readonly number[]): void {
     }
   }
   for (const fd of keepFds) setCloexec(fd, false);
+  resetCaughtSignals();
   signalFn(SIGPIPE, null);
   signalFn(SIGXFSZ, null);
   if ((sigprocmaskFn(SIG_SETMASK, Buffer.alloc(128), null) as number) < 0) throw SysError.last('clear signal mask');

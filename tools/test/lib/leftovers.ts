@@ -50,10 +50,18 @@ function locksOf(pids: number[]): string[] {
   return readFileSync('/proc/locks', 'utf8').split('\n').filter((l) => set.has(l.split(/\s+/)[4] ?? ''));
 }
 
-/** What differs from `before`, as one description, or null when nothing was left behind. */
-export function leftovers(before: Snapshot): string | null {
+/**
+ * What differs from `before`, as one description, or null when nothing was
+ * left behind. A process a program started may take a moment to see EOF
+ * and exit after its parent is gone: tagged processes get up to settleMs.
+ */
+export function leftovers(before: Snapshot, settleMs = 2000): string | null {
+  let pids = taggedProcesses();
+  for (let waited = 0; pids.length && waited < settleMs; waited += 20) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    pids = taggedProcesses();
+  }
   const now = snapshot();
-  const pids = taggedProcesses();
   const problems: string[] = [];
   if (now.links.join() !== before.links.join()) problems.push(`interfaces ${before.links.join(',')} -> ${now.links.join(',')}`);
   if (now.netns.join() !== before.netns.join()) problems.push(`/run/netns ${before.netns.join(',')} -> ${now.netns.join(',')}`);
