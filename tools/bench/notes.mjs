@@ -21,12 +21,12 @@ performance.now() marks at every module boundary of the bundle, five
 
 | part | ms |
 |---|---|
-| compiling the 140 KB bundle (before any of it runs) | ~3.3 |
+| reading the entry point and compiling the 140 KB bundle (before any of it runs) | ~3.3 |
 | koffi: loading its 1.1 MB native module and its JS | ~2.5 |
-| the start-fd snapshot (readdir + readlink over Node's ~16 fds) | ~0.8 |
-| the five links: option parsing (minimist) ~0.3 each, peer-check's passwd/group lookups ~0.15 each, argv from /proc/self/cmdline ~0.5 once | ~3.7 |
-| the rest of the bundle's module bodies | ~0.5 |
-| exec of /bin/true with the hygiene (clear close-on-exec, signals) | ~0.5 |
+| the start-fd snapshot (readdir + readlink over Node's ~16 fds) | ~0.85 |
+| the other module bodies of the bundle (errno names, libc declarations, option tables) | ~1.6 |
+| the five links: option parsing (minimist) ~0.3 each, peer-check's passwd/group lookups ~0.15 each, argv from /proc/self/cmdline ~0.5 once, resolving each next link through PATH | ~3.7 |
+| exec of /bin/true with the hygiene (close-on-exec, signals, stdio flags) | ~0.5–1 |
 
 Done (this change): node:child_process, node:crypto and node:net are loaded
 where a link uses them (they cost ~2.5, ~2.5 and ~2 ms at load and almost

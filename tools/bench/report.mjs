@@ -109,9 +109,13 @@ export function renderPerfMd(r) {
   return `# Performance
 
 Measured by \`npm run bench\` (tools/bench/run.mjs) on this project's
-machine (${r.cpus} vCPU shared with other work, Node ${r.node}), every row in
-one run on ${r.date.slice(0, 10)}, inside a network namespace of the
-benchmark's own. Regenerate with \`npm run bench\` (as root; it installs the
+machine (${r.cpus} vCPU, Node ${r.node}), every row in one run on
+${r.date.slice(0, 10)}, inside a network namespace of the benchmark's own.
+The machine was shared: load average ${r.loadBefore.map(f2).join(', ')} when the
+run started and ${r.loadAfter.map(f2).join(', ')} when it ended (other test suites
+and QEMU TCG guests). Every latency here is inflated by waiting for a CPU;
+the ratios between rows measured in the same minute hold better than the
+absolute numbers. Regenerate with \`npm run bench\` (as root; it installs the
 Debian packages it needs). Quick runs: \`BENCH_RUNS\`, \`BENCH_LEASES\`,
 \`BENCH_THROUGHPUT_LEASES\`, \`BENCH_IPERF_SECONDS\`.
 

@@ -10,8 +10,10 @@
 // Only a complete run with the default output rewrites docs/perf.md.
 // NETGRANT_BENCH_NS=1: already in a namespace of its own (the smoke test,
 // tools/bench/bench.test.ts, inside the test runner's namespace).
+// `run.mjs --render FILE` measures nothing: it rewrites docs/perf.md from a
+// complete run's saved results.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +27,16 @@ import { renderTable, renderPerfMd } from './report.mjs';
 
 const ALL = ['chain', 'lease', 'throughput', 'datapath'];
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : ALL;
+
+if (process.argv[2] === '--render') {
+  const saved = JSON.parse(readFileSync(process.argv[3], 'utf8'));
+  if (!ALL.every((k) => saved[k])) {
+    console.error(`bench: fatal: ${process.argv[3]} is not a complete run`);
+    process.exit(100);
+  }
+  writeFileSync(join(root, 'docs', 'perf.md'), renderPerfMd(saved));
+  process.exit(0);
+}
 
 if (!process.env.NETGRANT_BENCH_NS) {
   if (process.getuid() !== 0) {
