@@ -22,7 +22,8 @@ if (!existsSync(join(root, 'packages', 'netgrant', 'dist', 'netgrant.cjs'))) fat
 // A clean environment: the toolkit, then the Node under test; no
 // NODE_EXTRA_CA_CERTS (36 ms per Node start, docs/perf.md) or other NODE_*.
 const node = process.env.NETGRANT_NODE || process.execPath;
-const env = { PATH: `${join(root, 'node_modules', '.bin')}:${dirname(node)}:/usr/sbin:/usr/bin:/sbin:/bin` };
+const bin = join(root, 'node_modules', '.bin');
+const env = { PATH: `${bin}:${dirname(node)}:/usr/sbin:/usr/bin:/sbin:/bin` };
 const bridge = 'br-soak';
 const uid = 65534;
 if (spawnSync('sh', ['-c', `ip link add ${bridge} type bridge && ip link set ${bridge} up`], { env, stdio: 'inherit' }).status !== 0) fatal('cannot create the bridge');
@@ -47,7 +48,7 @@ try {
   for (const kind of kinds) {
     const leases = leasesFor[kind];
     log(`${kind}: ${leases} leases`);
-    results.push(await soak({ kind, leases, concurrency, sampleEvery: Math.min(1000, Math.ceil(leases / 10)), bridge, uid, dir, env, rand: prng(seed + kinds.indexOf(kind)), log }));
+    results.push(await soak({ kind, leases, concurrency, sampleEvery: Math.min(1000, Math.ceil(leases / 10)), bridge, uid, dir, env, node, bin, rand: prng(seed + kinds.indexOf(kind)), log }));
   }
 } catch (e) {
   error = e;

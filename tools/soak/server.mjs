@@ -4,15 +4,22 @@
 // ever signalled.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** The chain every connection runs: the tap service of docs/recipes.md. */
 export function chain(bridge, uid, maxPerPeer) {
   return ['peer-check', '-u', String(uid), 'mktap', '-b', bridge, '--owner-from-peer', '--max-per-peer', String(maxPerPeer), 'fd-send', '-s', '1', '-d', '3', '-e', 'TAPNAME'];
 }
 
+/**
+ * The server commands. netgrant-serve runs under `node --trace-gc`: V8 then
+ * logs the live JS heap after every full (mark-compact) GC on stdout, the
+ * one leak signal RSS cannot give (V8 sizes its heap up and down by
+ * megabytes while nothing leaks).
+ */
 export const SERVERS = {
-  s6: (sock, argv, concurrency) => ['s6-ipcserver', '-1', '-c', String(concurrency * 2), sock, ...argv],
-  resident: (sock, argv, concurrency) => ['netgrant-serve', '-1', '-c', String(concurrency * 2), sock, ...argv],
+  s6: ({ sock, argv, concurrency }) => ['s6-ipcserver', '-1', '-c', String(concurrency * 2), sock, ...argv],
+  resident: ({ sock, argv, concurrency, node, bin }) => [node, '--trace-gc', join(bin, 'netgrant-serve'), '-1', '-c', String(concurrency * 2), sock, ...argv],
 };
 
 const running = new Set();
@@ -28,16 +35,20 @@ export function killServers() {
   }
 }
 
-/** Start `kind` on sock and resolve once it wrote its readiness newline. */
-export async function startServer(kind, sock, argv, concurrency, env) {
-  const cmd = SERVERS[kind](sock, argv, concurrency);
-  const proc = spawn(cmd[0], cmd.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+/**
+ * Start `kind` (options: sock, argv, concurrency, env, node, bin) and
+ * resolve once it wrote its readiness newline (an empty line on stdout).
+ */
+export async function startServer(kind, opts) {
+  const cmd = SERVERS[kind](opts);
+  const proc = spawn(cmd[0], cmd.slice(1), { env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let log = '';
+  let out = '';
   proc.stderr.on('data', (d) => (log += d));
   running.add(proc.pid);
   const exited = new Promise((resolve) => proc.on('close', (code, signal) => (running.delete(proc.pid), resolve({ code, signal }))));
   const ready = await Promise.race([
-    new Promise((resolve) => proc.stdout.once('data', () => resolve(true))),
+    new Promise((resolve) => proc.stdout.on('data', (d) => (out += d, /(^|\n)\n/.test(out) && resolve(true)))),
     exited.then(() => false),
     new Promise((resolve) => setTimeout(() => resolve(false), 20000)),
   ]);
@@ -46,6 +57,8 @@ export async function startServer(kind, sock, argv, concurrency, env) {
     pid: proc.pid,
     command: cmd,
     log: () => log,
+    /** The live JS heap (MB) after each full GC so far (--trace-gc), in order. */
+    fullGcHeapMb: () => [...out.matchAll(/Mark-Compact[^\n]*? -> ([\d.]+) \(/g)].map((m) => Number(m[1])),
     alive: () => proc.exitCode === null && proc.signalCode === null,
     /** SIGTERM the group (SIGKILL after 3 s); resolves to how the server itself ended. */
     async stop() {

@@ -20,7 +20,7 @@ async function settle(server) {
 
 async function sample(server, leases) {
   await settle(server);
-  return { leases, ...footprint(server.pid), taps: countTaps(), locks: namespaceLocks() };
+  return { leases, ...footprint(server.pid), taps: countTaps(), locks: namespaceLocks(), fullGcs: server.fullGcHeapMb().length };
 }
 
 /** CPU seconds (user + system) of this process's waited-for descendants: every client, every server and its children. */
@@ -30,11 +30,11 @@ function childrenCpu() {
   return (Number(f[13]) + Number(f[14])) / 100; // cutime, cstime in clock ticks (USER_HZ = 100)
 }
 
-export async function soak({ kind, leases, concurrency, sampleEvery, bridge, uid, dir, env, rand, log }) {
+export async function soak({ kind, leases, concurrency, sampleEvery, bridge, uid, dir, env, node, bin, rand, log }) {
   const sock = join(dir, `${kind}.sock`);
   const maxPerPeer = concurrency * 2;
   const cpuBefore = childrenCpu();
-  const server = await startServer(kind, sock, chain(bridge, uid, maxPerPeer), concurrency, env);
+  const server = await startServer(kind, { sock, argv: chain(bridge, uid, maxPerPeer), concurrency, env, node, bin });
   // A tenth of the leases are killed: half once the client holds its tap,
   // half at a random moment of the chain (connect, peer-check, mktap, fd-send, fd-recv).
   const killed = pick(leases, Math.floor(leases / 10), rand);
@@ -88,5 +88,6 @@ export async function soak({ kind, leases, concurrency, sampleEvery, bridge, uid
     locksAfterStop: namespaceLocks(),
     processesLeft: groupMembers(server.pid),
     serverLog: server.log(),
+    fullGcHeapMb: server.fullGcHeapMb(),
   };
 }
