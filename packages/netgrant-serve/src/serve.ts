@@ -15,6 +15,8 @@ export interface ServeOptions {
   verbose: boolean;
 }
 
+const ACCEPT_RETRY_MS = 100;
+
 export function serve(o: ServeOptions): Promise<never> {
   const base = { ...process.env };
   let active = 0;
@@ -31,7 +33,17 @@ export function serve(o: ServeOptions): Promise<never> {
 
   function acceptSome(): void {
     while (active < o.maxConn) {
-      const conn = acceptConn(o.listener);
+      let conn: number | null;
+      try {
+        conn = acceptConn(o.listener);
+      } catch (e) {
+        // EMFILE, ENOMEM, ENOBUFS...: the connection stays queued. Never stop
+        // serving: pause (the poll is level-triggered) and try again.
+        say('netgrant-serve', 'warning', e instanceof Error ? e.message : String(e));
+        setPolling(false);
+        setTimeout(() => setPolling(true), ACCEPT_RETRY_MS);
+        return;
+      }
       if (conn === null) break;
       active++;
       void handle(conn).finally(() => {
