@@ -125,19 +125,25 @@ const LOCK_EX = 2;
 const LOCK_NB = 4;
 const LOCK_UN = 8;
 
+/** The longest nap between two tries for a lock. */
+const LOCK_NAP_MAX_MS = 50;
+
 /**
  * Take an exclusive flock(2) on fd, waiting at most timeoutMs (polling, so
  * the wait never blocks past it). Throws SysError ETIMEDOUT when it expires.
+ * The naps grow from 1 ms to LOCK_NAP_MAX_MS, so many waiters do not take
+ * the CPU from the process holding the lock.
  */
 export function lockExclusive(fd: number, timeoutMs: number, what: string): void {
   const deadline = Date.now() + timeoutMs;
   const nap = new Int32Array(new SharedArrayBuffer(4));
-  for (;;) {
+  for (let ms = 1; ; ms = Math.min(ms * 2, LOCK_NAP_MAX_MS)) {
     if ((flockFn(fd, LOCK_EX | LOCK_NB) as number) === 0) return;
     const e = SysError.last(what);
     if (e.code !== 'EWOULDBLOCK' && e.code !== 'EAGAIN' && e.code !== 'EINTR') throw e;
-    if (Date.now() >= deadline) throw new SysError(what, 110 /* ETIMEDOUT */, `still locked after ${timeoutMs} ms`);
-    Atomics.wait(nap, 0, 0, 5);
+    const left = deadline - Date.now();
+    if (left <= 0) throw new SysError(what, 110 /* ETIMEDOUT */, `still locked after ${timeoutMs} ms`);
+    Atomics.wait(nap, 0, 0, Math.min(ms, left));
   }
 }
 
