@@ -40,7 +40,8 @@ export function parseAcl(text: string, file: string, rules: Rule[], include: (pa
     const where = `${file}:${i + 1}`;
     const m = line.match(/^(\S+)\s+(.*)$/);
     if (!m) throw new AclError(`${where}: missing argument in ${JSON.stringify(line)}`);
-    const cmd = m[1]!.toLowerCase();
+    // Case matters, as in qemu-bridge-helper: "ALLOW br0" fails the file there.
+    const cmd = m[1]!;
     const arg = m[2]!.trim();
     if (cmd === 'include') return include(arg);
     if (cmd !== 'allow' && cmd !== 'deny') throw new AclError(`${where}: unknown command ${JSON.stringify(m[1])}`);
