@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { socketpair, close, sendMessage, encodeEnv } from '@netgrant/core';
 import { run, runWithFds, sh, tempDir, failsWith, NOBODY, BASE_ENV, type Result } from '../../tools/test/lib/harness.js';
@@ -208,7 +208,17 @@ test('a configuration renamed over while a launcher waits for its lock: the laun
   waiting.stderr!.on('data', (d) => (err += d));
   const done = new Promise<number | null>((resolve) => waiting.on('close', resolve));
   try {
-    await sleep(700); // it has opened, checked and parsed the old file, and waits for the lock
+    // Wait until it holds the old file open (checked, read, then waiting for the lock).
+    const holdsOld = () => {
+      try {
+        return readdirSync(`/proc/${waiting.pid}/fd`).some((n) => readlinkSync(`/proc/${waiting.pid}/fd/${n}`) === path);
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 500 && !holdsOld(); i++) await sleep(20);
+    assert.ok(holdsOld(), `the launcher never opened ${path}: ${err}`);
+    await sleep(200);
     writeFileSync(join(dir, 'live.new'), '10.51.0.0/24\n');
     chmodSync(join(dir, 'live.new'), 0o644);
     renameSync(join(dir, 'live.new'), path);
