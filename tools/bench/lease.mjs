@@ -28,7 +28,7 @@ export function startLeaseService(kind, sock, bridge, env = {}) {
 
 function summary(name, r, extra = {}) {
   if (r.checked !== r.leases || r.ms.length !== r.leases) throw new Error(`${name}: ${r.checked} of ${r.leases} leases checked`);
-  return { name, n: r.ms.length, checked: r.checked, p50: percentile(r.ms, 50), p99: percentile(r.ms, 99), mean: mean(r.ms), ...extra };
+  return { name, n: r.ms.length, checked: r.checked, min: Math.min(...r.ms), p50: percentile(r.ms, 50), p99: percentile(r.ms, 99), mean: mean(r.ms), ...extra };
 }
 
 export const client = (args, bridge) => runJson([PYTHON, CLIENT, ...args], { env: bridge ? { BENCH_BRIDGE: bridge } : {} });

@@ -8,12 +8,14 @@ const f2 = (x) => x.toFixed(2);
 function chain(r) {
   const by = Object.fromEntries(r.chain.map((c) => [c.key, c]));
   const gap = by.inproc.without.mean - by.node.without.mean;
+  const gapMin = by.inproc.without.min - by.node.without.min;
   return `Where the time goes. \`node -e 0\` is V8 and Node's bootstrap, ~20 ms
 here before any script runs (+ ~35 ms parsing the CA bundle when
 NODE_EXTRA_CA_CERTS is set, which every Node start pays, ours included). The
 C chain pays ~0.5 ms per exec. Exec'ing every netgrant link pays the Node
 start five times; in-process chaining pays it once and costs
-${f1(gap)} ms more than \`node -e 0\` in this run.
+${f1(gap)} ms more than \`node -e 0\` in this run (means; ${f1(gapMin)} ms between the
+fastest runs, the better estimate on a loaded machine).
 
 That remainder, from a CPU profile (\`node --cpu-prof\`, 50 µs sampling) and
 performance.now() marks at every module boundary of the bundle, five
@@ -52,7 +54,9 @@ function lease(r) {
   return `Where the time goes. Under s6-ipcserver every lease is a Node start
 plus the chain (row 1): ~${f1(s6.p50 / qbh.p50)} × qemu-bridge-helper, which is
 a small C program. The resident server starts nothing: its p50 here is
-${f2(resident.p50)} ms against ${f2(raw.p50)} ms for the raw kernel calls alone.
+${f2(resident.p50)} ms against ${f2(raw.p50)} ms for the raw kernel calls alone
+and ${f2(qbh.p50)} ms for qemu-bridge-helper; the fastest leases, the ones that
+waited least for a CPU, were ${f2(resident.min)}, ${f2(raw.min)} and ${f2(qbh.min)} ms.
 A profile of netgrant-serve over 1,500 leases (\`--cpu-prof\` through the
 inspector, 50 µs sampling) puts the server's own work per lease at ~0.4 ms:
 mktap's netlink set-master-and-up ~0.1 ms, its two link lookups ~0.05 ms,
@@ -60,28 +64,42 @@ TUNSETIFF ~0.02 ms, fd-send's sendmsg ~0.05 ms, accepting and parsing the
 chain's options ~0.1 ms. The rest of the resident row is the kernel's own
 tap creation and bridge attach (the raw row), the connection and the
 client's wake-ups; on a machine this loaded, scheduling between the
-client and the server adds to every row.
+client and the server adds to every row (p50s measured minutes apart can
+even cross, as the resident and raw rows may here).
 
 The client drops the tap at once (row "${drop.name}"): then the server's
 close of its copy is the last one, and the kernel's device teardown
 (unregister_netdevice, RCU grace periods) runs on the server's main thread,
 ~1.4 ms per lease in the profile, before the next connection is served: p50
 ${f2(drop.p50)} ms. The benchmark's client holds each tap until the server has
-finished with the connection, as QEMU holds a lease; a server that closes
-its copies off the main thread (koffi's asynchronous calls) would make the
-two rows equal. \`ip tuntap add\` + \`ip link del\` (${f2(ip.p50)} ms) is two
+finished with the connection, as QEMU holds a lease. A server that closed
+its copies off the main thread (koffi's asynchronous calls on libuv's
+thread pool) should bring the two rows together; not tried here, it
+changes the server. \`ip tuntap add\` + \`ip link del\` (${f2(ip.p50)} ms) is two
 process starts of a C program with a netlink round trip each.`;
 }
 
 function throughput(r) {
   const [s6, resident] = r.throughput.rows;
+  const s = r.throughput.samples.filter((x) => !x.settled);
+  const mib = (x) => f1(x.rss_kb / 1024);
+  const peak = s.reduce((a, b) => (b.rss_kb > a.rss_kb ? b : a));
+  const last = s[s.length - 1];
+  const tail = s.filter((x) => x.leases >= peak.leases);
   return `With ${r.throughput.clients} clients the resident server serves
 ${f1(resident.perSecond / s6.perSecond)} × the leases per second of s6-ipcserver,
 which starts Node once per lease on ${r.cpus} CPUs. Open fds sampled mid-run
 include the connections in flight (a connection and its tap while its chain
-runs); after the clients are gone the count is back to where it started.
-RSS grows while V8 sizes its heap over the first thousands of leases, then
-stays flat.`;
+runs); after the clients are gone the count is back to where it started:
+nothing leaks per connection in the fd table.
+
+RSS is another matter. It rises in steps while V8 sizes its heap — here the
+peak, ${mib(peak)} MiB, came at ${peak.leases} leases, and over the
+${last.leases - peak.leases} leases after it RSS went to ${mib(last)} MiB
+(${tail.map(mib).join(' → ')}). The criterion in the table (no growth over
+the whole second half) counts a late heap step as growth. RSS cannot tell a
+heap step from a slow leak; the heap can (\`--trace-gc\`, heap snapshots after
+a full GC), and that is not measured here.`;
 }
 
 function datapath(r) {
@@ -104,8 +122,16 @@ copies per frame, on top of the bridge, is what keeps it below the veth
 same frames in the kernel and is the way to close that gap for VMs — the
 tap netgrant hands out is the same either way. slirp4netns and pasta
 terminate TCP in userspace and open a new socket on the host side: every
-byte crosses two more copies and the TCP stack twice.`;
+byte crosses two more copies and the TCP stack twice.${stalled(by.pasta) ? `
+
+pasta's number is a floor, not its speed: sender and receiver were nearly
+idle (above), so the transfer was stalling, not CPU-bound. Not explained
+here: Debian 12's passt (2023-03-09) run as root (\`--runas 0\`) into a named
+namespace, copying a veth with nothing beyond it as its template.` : ''}`;
 }
+
+/** Both iperf3 ends under 5% CPU at every MTU: the transfer waited, it did not work. */
+const stalled = (d) => d && Object.values(d.cpu).length > 0 && Object.values(d.cpu).every((c) => c.sender + c.receiver < 5);
 
 export function notes(r) {
   return {
