@@ -31,3 +31,4 @@ export * from './launch/alloc.js';
 export * from './launch/launch.js';
 export * from './launch/privileges.js';
 export * from './launch/program.js';
+export * from './launch/scan.js';
