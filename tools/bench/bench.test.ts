@@ -13,13 +13,17 @@ import { run, tempDir, NODE, ROOT } from '../test/lib/harness.js';
 const { dir, cleanup } = tempDir();
 const out = join(dir, 'bench.json');
 
-/** Processes whose command line names the benchmark's temp dir or its config. */
+/**
+ * Processes whose command line names this run's directory (the bench makes
+ * its temp dir under TMPDIR=dir; the other mode's run, in another
+ * namespace, shares the pid namespace and must not count).
+ */
 function benchProcesses(): string[] {
   const found: string[] = [];
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
-      if (cmd.includes('netgrant-bench-')) found.push(`${pid}: ${cmd.replace(/\0/g, ' ')}`);
+      if (cmd.includes(dir)) found.push(`${pid}: ${cmd.replace(/\0/g, ' ')}`);
     } catch {
       /* gone */
     }
@@ -30,6 +34,7 @@ function benchProcesses(): string[] {
 test('a small bench run measures every row; each lease it times is a checked tap; nothing is left behind', () => {
   const r = run([NODE, join(ROOT, 'tools', 'bench', 'run.mjs')], {
     env: {
+      TMPDIR: dir,
       NETGRANT_BENCH_NS: '1',
       BENCH_OUT: out,
       BENCH_RUNS: '2',
