@@ -75,16 +75,10 @@ const setups = {
     );
     closeSync(nsFd);
     try {
-      for (let i = 0; ; i++) {
-        if (chain.exited()) throw new Error(`tap chain exited: ${chain.stderr()}`);
-        try {
-          sh('ip link show dpt0 >/dev/null && ip -n dpt link show dpt1 >/dev/null');
-          break;
-        } catch (e) {
-          if (i > 200) throw e;
-          await sleep(50);
-        }
-      }
+      // Both taps are made and up once the chain has exec'd into the pump.
+      await waitFor(() => {
+        if (readFileSync(`/proc/${chain.pid}/comm`, 'utf8').trim() !== 'tap-pump') throw new Error('the tap chain did not reach tap-pump');
+      }, chain);
       sh(`ip link set brd0 mtu ${mtu} && ip -n dpt addr add 10.78.0.2/24 dev dpt1`);
     } catch (e) {
       await chain.stop(true);
@@ -123,7 +117,7 @@ async function waitFor(check, proc) {
     try {
       return check();
     } catch (e) {
-      if (i > 100) throw e;
+      if (i > 200) throw e; // 10 s: Node starts are slow on a loaded machine
       await sleep(50);
     }
   }

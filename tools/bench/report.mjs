@@ -116,8 +116,9 @@ The machine was shared: load average ${r.loadBefore.map(f2).join(', ')} when the
 run started and ${r.loadAfter.map(f2).join(', ')} when it ended (other test suites
 and QEMU TCG guests). Every latency here is inflated by waiting for a CPU;
 the ratios between rows measured in the same minute hold better than the
-absolute numbers. Regenerate with \`npm run bench\` (as root; it installs the
-Debian packages it needs). Quick runs: \`BENCH_RUNS\`, \`BENCH_LEASES\`,
+absolute numbers. Regenerate with \`npm run bench\` (from a fresh clone:
+\`npm ci && npm run bench\`; as root; it installs the Debian packages it
+needs, ~10–15 minutes on this machine). Quick runs: \`BENCH_RUNS\`, \`BENCH_LEASES\`,
 \`BENCH_THROUGHPUT_LEASES\`, \`BENCH_IPERF_SECONDS\`.
 
 ## Targets
