@@ -50,10 +50,16 @@ export function launcherTarget(prog: 'mkmacvlan' | 'mkipvlan', dir: string): Tar
       const problems: string[] = [];
       const now = linkNames().join();
       if (now !== baseline) problems.push(`interfaces here ${baseline} -> ${now}`);
-      forEachNamespace((nl) => {
-        for (const l of dumpLinks(nl)) if (l.alias?.includes(tag)) problems.push(`launched ${l.name} still exists (${l.alias})`);
-      });
-      problems.push(...locksOn(inodeOf(conf)).map((l) => `lock held: ${l.trim()}`));
+      // Processes of the ended pid namespace may take a moment to go (as leftovers.ts allows 2 s).
+      let launched: string[] = [];
+      for (let i = 0; i < 20 && (i === 0 || launched.length); i++) {
+        if (i) sh('sleep 0.1');
+        launched = [];
+        forEachNamespace((nl) => {
+          for (const l of dumpLinks(nl)) if (l.alias?.includes(tag)) launched.push(`launched ${l.name} still exists (${l.alias})`);
+        });
+      }
+      problems.push(...launched, ...locksOn(inodeOf(conf)).map((l) => `lock held: ${l.trim()}`));
       return problems.length ? problems.join('; ') : null;
     },
   };
