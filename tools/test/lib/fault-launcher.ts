@@ -34,10 +34,15 @@ export function launcherTarget(prog: 'mkmacvlan' | 'mkipvlan', dir: string): Tar
     name: `${prog} cap-drop`,
     programs: [prog, 'cap-drop'],
     async run(strace) {
-      const r = run(['unshare', '--pid', '--fork', '--mount-proc', 'sh', '-c', HOLD, 'sh', conf, prog, ready,
-        ...strace, prog, '-c', conf, 'cap-drop', '-u', String(NOBODY), '-g', String(NOBODY), '--',
-        'sh', '-c', `${SHOW_FDS}; echo "$NETADDRS"; ip -o link show eth0`]);
-      return { status: r.status, signal: r.signal, stderr: r.stderr, stdout: r.stdout };
+      try {
+        const r = run(['unshare', '--pid', '--fork', '--mount-proc', 'sh', '-c', HOLD, 'sh', conf, prog, ready,
+          ...strace, prog, '-c', conf, 'cap-drop', '-u', String(NOBODY), '-g', String(NOBODY), '--',
+          'sh', '-c', `${SHOW_FDS}; echo "$NETADDRS"; ip -o link show eth0`], { timeout: 120000 });
+        return { status: r.status, signal: r.signal, stderr: r.stderr, stdout: r.stdout };
+      } catch (e) {
+        // A run that hangs (or outlasts a slow emulated guest) is a failure of its own, reported with the others.
+        return { status: null, signal: null, stderr: '', stdout: '', problems: [`the run did not end: ${(e as Error).message}`] };
+      }
     },
     checkOk(o) {
       const [fds, addrs, link] = o.stdout.split('\n');
