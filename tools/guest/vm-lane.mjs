@@ -45,28 +45,35 @@ export function laneGuest() {
 
 const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
+/** Jobs run two at a time: the guest has two CPUs. */
+const LANES = 2;
+
 /**
- * Run jobs [{ bundle, env }] in one guest boot, one after another, each
- * under `unshare --net --mount` with `script` (the native runner's namespace
- * set-up) and Node `nodeBin`, killed after jobTimeoutMs. Resolves with
- * [{ text, code }] in job order; a job the guest never finished gets code
- * null and what was seen of it.
+ * Run jobs [{ bundle, env }] in one guest boot, two at a time, each under
+ * `unshare --net --mount` with `script` (the native runner's namespace
+ * set-up) and Node `nodeBin`, killed after jobTimeoutMs. A job's output is
+ * printed whole when it ends, between markers. Resolves with [{ text, code }]
+ * in job order; a job the guest never finished gets code null and what was
+ * seen of it.
  */
 export function runInGuest({ jobs, script, nodeBin, workDir, jobTimeoutMs }) {
-  const timeoutMs = BOOT_MS + jobs.length * jobTimeoutMs;
+  const timeoutMs = BOOT_MS + Math.ceil(jobs.length / LANES) * jobTimeoutMs;
   const guest = laneGuest();
   const jobFile = join(workDir, 'vm-jobs.sh');
+  const job = (j, i) =>
+    `job ${i} env ${Object.entries(j.env).map(([k, v]) => `${k}=${q(v)}`).join(' ')} timeout -s KILL ${Math.ceil(jobTimeoutMs / 1000)} ` +
+    `unshare --net --mount -- sh -c ${q(script)} sh ${q(nodeBin)} ${q(j.bundle)}`;
   const lines = [
     '#!/bin/sh',
     // PID 1 of the guest: no job may take it down; every job ends in a marker.
     'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root',
     'echo 1 > /proc/sys/kernel/sysrq',
+    'mkdir -p /run/vm-lane',
+    // job N CMD...: run CMD, then print its output and status in one piece.
+    `job() { n=$1; shift; "$@" </dev/null >/run/vm-lane/$n 2>&1; rc=$?; flock /run/vm-lane/print sh -c 'echo "${MARK} begin $1"; cat "/run/vm-lane/$1"; echo "${MARK} end $1 $2"' sh $n $rc; }`,
     `echo "${MARK} kernel $(uname -r)"`,
-    ...jobs.flatMap((j, i) => [
-      `echo "${MARK} begin ${i}"`,
-      `env ${Object.entries(j.env).map(([k, v]) => `${k}=${q(v)}`).join(' ')} timeout -s KILL ${Math.ceil(jobTimeoutMs / 1000)} unshare --net --mount -- sh -c ${q(script)} sh ${q(nodeBin)} ${q(j.bundle)} </dev/null 2>&1`,
-      `echo "${MARK} end ${i} $?"`,
-    ]),
+    ...Array.from({ length: LANES }, (_, lane) => `(${jobs.map((j, i) => (i % LANES === lane ? `${job(j, i)}; ` : '')).join('')}:) &`),
+    'wait',
     `echo "${MARK} done"`,
     'echo o > /proc/sysrq-trigger',
     'sleep 60',
@@ -74,7 +81,7 @@ export function runInGuest({ jobs, script, nodeBin, workDir, jobTimeoutMs }) {
   writeFileSync(jobFile, lines.join('\n') + '\n');
   chmodSync(jobFile, 0o755);
   const argv = [
-    '-machine', 'pc', '-accel', 'tcg', '-cpu', 'max', '-m', '2048', '-smp', '2', '-nographic', '-no-reboot',
+    '-machine', 'pc', '-accel', 'tcg', '-cpu', 'max', '-m', '3072', '-smp', String(LANES), '-nographic', '-no-reboot',
     '-kernel', guest.kernel, '-initrd', guest.initrd,
     '-append', `console=ttyS0 panic=-1 quiet loglevel=0 ngjobs=${jobFile}`,
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap',
@@ -102,7 +109,7 @@ export function parseGuestOutput(out, count) {
   for (let i = 0; i < count; i++) {
     const begin = out.indexOf(`${MARK} begin ${i}\n`);
     if (begin < 0) {
-      results.push({ text: `[vm-lane] the guest never started this job; console tail:\n${out.slice(-3000)}`, code: null });
+      results.push({ text: `[vm-lane] the guest did not finish this job (a job's output comes when it ends); console tail:\n${out.slice(-3000)}`, code: null });
       continue;
     }
     const from = begin + `${MARK} begin ${i}\n`.length;

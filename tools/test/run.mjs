@@ -6,6 +6,9 @@
 //
 //   node tools/test/run.mjs [--jobs N] [--filter SUBSTR] [--summary FILE] [--node PATH] [path...]
 //
+// *.vm.test.ts files run in the kernel VM lane (tools/guest/vm-lane.mjs,
+// docs/testing-vm.md), all in one guest boot, beside the native files.
+//
 // --node (or NETGRANT_NODE) runs the test files and, through PATH, every
 // toolkit program under another Node binary (the Node version matrix).
 import { build } from 'esbuild';
@@ -157,7 +160,11 @@ async function runVmLane(pairs) {
 const results = [];
 const isVm = (f) => f.endsWith('.vm.test.ts');
 const pairsOf = (fs) => fs.flatMap((f) => modes.map((m) => [f, m]));
-const vmPairs = pairsOf(files.filter(isVm));
+// NETGRANT_VM_LANE=0 leaves the lane out (CI's extra Node versions: the
+// lane tests the kernel, and runs under the machine's Node).
+const vmOff = process.env.NETGRANT_VM_LANE === '0';
+if (vmOff && files.some(isVm)) console.log(`[runner] NETGRANT_VM_LANE=0: the kernel VM lane is left out (${files.filter(isVm).map((f) => relative(root, f)).join(', ')})`);
+const vmPairs = vmOff ? [] : pairsOf(files.filter(isVm));
 // The guest is the longest job: it starts first and runs beside the native files.
 const jobsList = [...(vmPairs.length ? [() => runVmLane(vmPairs)] : []), ...pairsOf(files.filter((f) => !isVm(f))).map(([f, m]) => () => runOne(f, m))];
 let next = 0;
