@@ -14,7 +14,7 @@ export interface Created {
   mac: string | undefined;
 }
 
-const QUOTA_LOCK_TIMEOUT_MS = 5000;
+const QUOTA_LOCK_TIMEOUT_MS = 30000;
 
 /** Count the live tun/tap devices owned by uid in this namespace. */
 function ownedBy(nl: Netlink, uid: number): number {
