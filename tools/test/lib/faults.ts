@@ -257,8 +257,11 @@ async function eachStep(t: Target, steps: Step[], what: 'fault' | 'kill', report
   }
 }
 
-/** Fail each step in turn (at most `max` steps, sampled), then SIGKILL the chain at each. */
-export async function injectEverywhere(t: Target, max = 60): Promise<{ faults: Report; kills: Report }> {
+/**
+ * Fail each step in turn (at most `max` steps, sampled; only those `only`
+ * keeps), then SIGKILL the chain at each.
+ */
+export async function injectEverywhere(t: Target, max = 60, only: (s: Step) => boolean = () => true): Promise<{ faults: Report; kills: Report }> {
   const { steps: all, outcome } = await recordSteps(t);
   const base = { target: t.name, steps: all.length, kinds: new Set(all.map((s) => s.kind)).size, runs: 0, tolerated: 0, missed: 0 };
   const faults: Report = { ...base, failures: [] };
@@ -268,7 +271,7 @@ export async function injectEverywhere(t: Target, max = 60): Promise<{ faults: R
     faults.failures.push(`${t.name}: the recording run failed or made no call: ${bad ?? 'no steps'}`);
     return { faults, kills };
   }
-  const steps = sample(all, max);
+  const steps = sample(all.filter(only), max);
   await eachStep(t, steps, 'fault', faults);
   await eachStep(t, steps, 'kill', kills);
   return { faults, kills };
