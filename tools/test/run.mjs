@@ -35,6 +35,8 @@ let nodeBin = process.env.NETGRANT_NODE || process.execPath;
 // Chaining modes: every file runs with in-process chaining and again with
 // NETGRANT_EXEC_ONLY=1 (every link a real exec); results must be identical.
 let modes = ['in-process', 'exec-only'];
+// NETGRANT_TEST_MODE (or --mode) runs one of them only.
+if (process.env.NETGRANT_TEST_MODE) modes = [process.env.NETGRANT_TEST_MODE];
 const roots = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--jobs') jobs = Number(args[++i]);
@@ -59,6 +61,12 @@ function findTests(dir, out) {
     else if (e.endsWith('.test.ts')) out.push(p);
   }
   return out;
+}
+
+if (!modes.every((m) => m === 'in-process' || m === 'exec-only')) {
+  console.log(`unknown chaining mode ${modes.join(', ')}: in-process or exec-only`);
+  console.log('0 passed, 1 failed');
+  process.exit(1);
 }
 
 const searchRoots = roots.length ? roots.map((r) => join(process.cwd(), r)) : [join(root, 'packages'), join(root, 'test'), join(root, 'tools')];

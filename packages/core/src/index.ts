@@ -22,6 +22,7 @@ export * from './tun.js';
 export * from './ifname.js';
 export * from './runtime/mapenv.js';
 export * from './runtime/mapfds.js';
+export * from './poll.js';
 export * from './rtnl/index.js';
 export * from './config.js';
 export * from './unsecure-env.js';

@@ -4,7 +4,7 @@
 // (EADDRINUSE) arbitrating addresses mkipvlan cannot see.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { run, sh, failsWith } from '../../../tools/test/lib/harness.js';
+import { run, sh, failsWith, until } from '../../../tools/test/lib/harness.js';
 import { launcherSuite, hold } from '../../../tools/test/lib/launcher.js';
 
 const { conf } = launcherSuite({ prog: 'mkipvlan', wrongMode: ['bridge', /-m: expected l3s, l3, l2/], routesViaGateway: false });
@@ -49,12 +49,9 @@ test('mkipvlan: a launch ends with its last process, and its address is free aga
   assert.is(a.vars.NETADDRS, '10.31.0.2/30');
   a.proc.kill('SIGKILL');
   await new Promise((r) => a.proc.on('close', r));
-  let again = run(['mkipvlan', '-c', c, 'sh', '-c', 'echo $NETADDRS']);
   // Namespace teardown is asynchronous in the kernel: give it a moment.
-  for (let i = 0; i < 50 && again.status !== 0; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    again = run(['mkipvlan', '-c', c, 'sh', '-c', 'echo $NETADDRS']);
-  }
+  let again = run(['true']);
+  await until(() => (again = run(['mkipvlan', '-c', c, 'sh', '-c', 'echo $NETADDRS'])).status === 0, 10000);
   assert.is(again.stdout.trim(), '10.31.0.2/30', again.stderr);
 });
 

@@ -1,9 +1,8 @@
 // The accept loop: every connection runs the chain in this process with its
 // own environment (UCSPI IPC variables, as s6-ipcserver sets them) and its
 // own fds; a stalled client waits on the event loop, never blocking others.
-import koffi from 'koffi';
 import {
-  acceptConn, peerCred, closeQuietly, mapEnv, mapFds, waitAsync, runResidentChain, say, type OwnProgramResolver,
+  watchReadable, acceptConn, peerCred, closeQuietly, mapEnv, mapFds, waitAsync, runResidentChain, say, type OwnProgramResolver,
 } from '@netgrant/core';
 
 export interface ServeOptions {
@@ -22,12 +21,12 @@ export function serve(o: ServeOptions): Promise<never> {
   let active = 0;
   let count = 0;
   let polling = false;
-  const poll = koffi.node.poll(o.listener, { readable: true }, (() => acceptSome()) as unknown as (ev: unknown) => void);
+  const watch = watchReadable(o.listener, () => acceptSome());
   polling = true;
   const setPolling = (on: boolean) => {
     if (on === polling) return;
-    if (on) poll.start({ readable: true }, (() => acceptSome()) as unknown as (ev: unknown) => void);
-    else poll.stop();
+    if (on) watch.start();
+    else watch.stop();
     polling = on;
   };
 

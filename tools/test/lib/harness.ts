@@ -119,3 +119,11 @@ export function caught(fn: () => unknown): { name: string; code?: string; errno?
     return { name: err.name, code: err.code, errno: err.errno, message: err.message };
   }
 }
+
+/** Poll check every 20 ms until it returns true or ms pass; resolves with its last answer. */
+export async function until(check: () => boolean, ms = 3000): Promise<boolean> {
+  for (const end = Date.now() + ms; ; await new Promise((r) => setTimeout(r, 20))) {
+    if (check()) return true;
+    if (Date.now() >= end) return false;
+  }
+}

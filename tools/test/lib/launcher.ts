@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync, chmodSync, chownSync, symlinkSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, sh, tempDir, failsWith, BASE_ENV, NOBODY } from './harness.js';
+import { run, sh, tempDir, failsWith, until, BASE_ENV, NOBODY } from './harness.js';
 import { startServer } from './service.js';
 
 export interface LauncherSuite {
@@ -245,7 +245,7 @@ export function launcherSuite(s: LauncherSuite): { dir: string; conf: ReturnType
     const c = conf('10.30.0.0/24\n');
     const holder = spawn('flock', ['-x', c, 'sleep', '60'], { stdio: 'ignore' });
     try {
-      for (let i = 0; i < 100 && !/FLOCK\s+ADVISORY\s+WRITE/.test(run(['cat', '/proc/locks']).stdout); i++) await sleep(50);
+      assert.ok(await until(() => /FLOCK\s+ADVISORY\s+WRITE/.test(run(['cat', '/proc/locks']).stdout), 5000), 'flock holds the lock');
       const r = run([prog, '-c', c, '-t', '300', 'sh', '-c', 'echo EXECUTED']);
       assert.is(failsWith(r, prog, 111, /lock .*c\d+\.conf: .*ETIMEDOUT.*still locked after 300 ms/), null, r.stderr);
       assert.is(r.stdout, '');

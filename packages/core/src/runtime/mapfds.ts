@@ -2,10 +2,10 @@
 // chain's command line (0, 1, 3, ...) map to fds of this connection only;
 // waiting is asynchronous (the event loop serves other connections
 // meanwhile). close() releases every fd the chain still holds.
-import koffi from 'koffi';
 import { InputError } from '../errors.js';
 import { closeQuietly, isOpen } from '../fd.js';
 import { isUnixSocket } from '../socket.js';
+import { watchReadable } from '../poll.js';
 import type { FdSpace } from './fdargs.js';
 
 export interface MapFds extends FdSpace {
@@ -17,12 +17,10 @@ export interface MapFds extends FdSpace {
 export function waitAsync(fd: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
-    // koffi's typings declare the callback as (events); it is really (status, events).
-    const handle = koffi.node.poll(fd, { readable: true }, (() => finish(true)) as unknown as (ev: unknown) => void);
+    const watch = watchReadable(fd, () => finish(true));
     const finish = (ready: boolean) => {
       if (timer) clearTimeout(timer);
-      handle.stop();
-      handle.close();
+      watch.close();
       resolve(ready);
     };
     if (timeoutMs >= 0) timer = setTimeout(() => finish(false), timeoutMs);
