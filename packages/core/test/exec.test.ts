@@ -57,7 +57,16 @@ if (process.env.EXPLICIT_ENV_CHILD) {
     child.stderr!.on('data', (d) => (err += d));
     const pid = child.pid!;
     let exe = '';
-    for (let i = 0; i < 200 && exe !== '/usr/bin/dash'; i++) {
+    // The exe link changes early in execve, the argument area only later
+    // (begin_new_exec, then create_elf_tables): wait for both.
+    const argsSet = () => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`).length > 0;
+      } catch {
+        return true; // gone: the assertions below say so
+      }
+    };
+    for (let i = 0; i < 200 && (exe !== '/usr/bin/dash' || !argsSet()); i++) {
       await sleep(25);
       try {
         exe = readlinkSync(`/proc/${pid}/exe`);
