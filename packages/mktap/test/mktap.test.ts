@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { openSync } from 'node:fs';
-import { run, sh, failsWith, BASE_ENV, NOBODY } from '../../../tools/test/lib/harness.js';
+import { run, sh, failsWith, until, holdChain, NOBODY } from '../../../tools/test/lib/harness.js';
 
 interface IpLink {
   ifname: string;
@@ -21,27 +21,8 @@ const link = (name: string): IpLink | undefined => {
 };
 const tunLinks = (): IpLink[] => (JSON.parse(run(['ip', '-d', '-j', 'link', 'show']).stdout) as IpLink[]).filter((l) => l.linkinfo?.info_kind === 'tun');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean, ms = 3000): Promise<boolean> {
-  for (let t = 0; t < ms; t += 50) {
-    if (cond()) return true;
-    await sleep(50);
-  }
-  return cond();
-}
 /** Start a chain in the background whose last program holds the fds (sleep); resolves once it runs. */
-function hold(argv: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; out: string }> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(argv[0]!, [...argv.slice(1), 'sh', '-c', 'echo "$TAPNAME"; exec sleep 60'], { env: { ...BASE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      if (out.endsWith('\n')) resolve({ proc, out: out.trim() });
-    });
-    proc.stderr!.on('data', (d) => (err += d));
-    proc.on('close', (code) => reject(new Error(`exited ${code}: ${err}`)));
-  });
-}
+const hold = (argv: string[], env: Record<string, string> = {}) => holdChain(argv, 'echo "$TAPNAME"; exec sleep 60', env);
 
 sh('ip link add br-t0 type bridge && ip link set br-t0 up && ip link add vx0 type veth peer name vx1');
 

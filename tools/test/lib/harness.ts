@@ -1,7 +1,7 @@
 // Shared helpers for test files: run real processes, find the built
 // programs, make temp dirs. Test files are bundled by tools/test/run.mjs and
 // run as root inside their own network and mount namespace.
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncOptions } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { writeSync } from 'node:fs';
@@ -126,4 +126,24 @@ export async function until(check: () => boolean, ms = 3000): Promise<boolean> {
     if (check()) return true;
     if (Date.now() >= end) return false;
   }
+}
+
+/**
+ * Start argv in the background followed by `sh -c SCRIPT`, where SCRIPT
+ * prints one line and then holds what the chain gave it (exec sleep);
+ * resolves with the process and that line, rejects with stderr if the
+ * chain ends first.
+ */
+export function holdChain(argv: string[], script: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; out: string }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(argv[0]!, [...argv.slice(1), 'sh', '-c', script], { env: { ...BASE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      if (out.endsWith('\n')) resolve({ proc, out: out.trim() });
+    });
+    proc.stderr!.on('data', (d) => (err += d));
+    proc.on('close', (code) => reject(new Error(`exited ${code}: ${err.trim()}`)));
+  });
 }

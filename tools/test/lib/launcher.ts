@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync, chmodSync, chownSync, symlinkSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, sh, tempDir, failsWith, until, BASE_ENV, NOBODY } from './harness.js';
+import { run, sh, tempDir, failsWith, until, holdChain, NOBODY } from './harness.js';
 import { startServer } from './service.js';
 
 export interface LauncherSuite {
@@ -38,18 +38,9 @@ export function confMaker(dir: string): (text: string, mode?: number, uid?: numb
 }
 
 /** Launch and keep the namespace alive; resolves with the exported variables once inside. */
-export function hold(argv: string[], env: Record<string, string> = {}): Promise<Held> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(argv[0]!, [...argv.slice(1), 'sh', '-c', 'echo "NETIF=$NETIF NETADDRS=$NETADDRS"; exec sleep 120'], { env: { ...BASE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      if (out.endsWith('\n')) resolve({ proc, vars: Object.fromEntries(out.trim().split(' ').map((kv) => kv.split('=') as [string, string])) });
-    });
-    proc.stderr!.on('data', (d) => (err += d));
-    proc.on('close', () => reject(new Error(err.trim())));
-  });
+export async function hold(argv: string[], env: Record<string, string> = {}): Promise<Held> {
+  const { proc, out } = await holdChain(argv, 'echo "NETIF=$NETIF NETADDRS=$NETADDRS"; exec sleep 120', env);
+  return { proc, vars: Object.fromEntries(out.split(' ').map((kv) => kv.split('=') as [string, string])) };
 }
 
 /** Register the shared tests; the caller adds its own and calls test.run(). */
