@@ -8,6 +8,13 @@
 // and processes the chain starts (a shell's subshells) are not hit by
 // mistake. Every run checks, from strace's own output, that the call it
 // hit is the call the step names.
+//
+// Node's own start-up opens some files at points that vary with timing
+// (V8 reading /proc/self/maps and its executable, /sys/devices/system/cpu/online
+// under Node 24), so an openat's number among all openats is not the same
+// every run. An openat of a fixed absolute path is therefore pinned with
+// `strace -P PATH`, which counts `when=N` over the calls on that path only;
+// any other step whose run hits another call is run again (ATTEMPTS).
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './harness.js';
@@ -57,7 +64,12 @@ export interface Step {
   /** What kind of call: the system call and its telling argument (a path, an ioctl, a family, a fcntl command). */
   kind: string;
   line: string;
+  /** An openat of a fixed absolute path: the path, and the n-th openat of it (counted alone under `strace -P`). */
+  path?: { name: string; nth: number };
 }
+
+/** Runs of one step before a hit on another call (Node's varying start-up calls) counts as a failure. */
+const ATTEMPTS = 4;
 
 export interface Outcome {
   status: number | null;
@@ -102,6 +114,8 @@ export interface Report {
   tolerated: number;
   /** Runs that never reached a timing-dependent step (Target.mayMiss). */
   missed: number;
+  /** Runs repeated because strace hit another call than the step's (Node's own varying calls shifted the count). */
+  retried: number;
   failures: string[];
 }
 
@@ -123,7 +137,15 @@ function kindOf(syscall: string, args: string): string {
   }
 }
 
-/** Every traced call of the thread, in order, numbered per system call. */
+/** The path of `openat(AT_FDCWD, "/abs/path", ...)` when it names the same file every run, else undefined. */
+function fixedPath(syscall: string, args: string): string | undefined {
+  if (syscall !== 'openat') return undefined;
+  const m = /^AT_FDCWD, "(\/[^"\\]*)",/.exec(args);
+  // Not /proc/PID/...: pids differ between runs. (/proc/self/... is fine: strace -P matches the path as the call names it.)
+  return m && !/^\/proc\/\d/.test(m[1]!) ? m[1] : undefined;
+}
+
+/** Every traced call of the thread, in order, numbered per system call (and per fixed path). */
 function parseTrace(text: string): { step: Step; line: string }[] {
   const counts = new Map<string, number>();
   const out: { step: Step; line: string }[] = [];
@@ -135,16 +157,31 @@ function parseTrace(text: string): { step: Step; line: string }[] {
     if (i === 0 && syscall === 'execve') continue;
     const nth = (counts.get(syscall) ?? 0) + 1;
     counts.set(syscall, nth);
-    out.push({ step: { syscall, nth, kind: kindOf(syscall, m[2]!), line: line.slice(0, 160) }, line });
+    const step: Step = { syscall, nth, kind: kindOf(syscall, m[2]!), line: line.slice(0, 160) };
+    const path = fixedPath(syscall, m[2]!);
+    if (path) {
+      const n = (counts.get(`path ${path}`) ?? 0) + 1;
+      counts.set(`path ${path}`, n);
+      step.path = { name: path, nth: n };
+    }
+    out.push({ step, line });
   }
   return out;
 }
+
+/**
+ * Node's own calls that its threads make on the main thread at moments that
+ * depend on timing (V8 sizing its worker pool, reading the TSC frequency):
+ * counted, as strace counts them, but not steps — a run may not make them.
+ */
+const RUNTIME_KINDS = /^openat "\/sys\/devices\/system\/cpu\//;
 
 const DEFAULT_START = /^openat\(.*\/dist\/netgrant\.cjs"/;
 const DEFAULT_END = /^execve\(.*\)\s+=\s+0$/;
 
 function straceArgs(out: string, trace: string[], extra: string[] = []): string[] {
-  return ['strace', '-qq', '-s', '48', '-e', 'verbose=none', '-o', out, '-e', `trace=${trace.join(',')}`, ...extra];
+  // -s 4096: an openat's whole path, for -P.
+  return ['strace', '-qq', '-s', '4096', '-e', 'verbose=none', '-o', out, '-e', `trace=${trace.join(',')}`, ...extra];
 }
 
 /** Run the target once under strace and return the steps of the chain's own calls. */
@@ -161,7 +198,7 @@ export async function recordSteps(t: Target): Promise<{ steps: Step[]; outcome: 
     for (const { step, line } of parseTrace(readFileSync(file, 'utf8'))) {
       if (!inside && start.test(line) && !(t.firstRegionOnly && regions > 0)) (inside = true), regions++;
       else if (inside) {
-        steps.push(step);
+        if (!RUNTIME_KINDS.test(step.kind)) steps.push(step);
         if (end.test(line)) inside = false;
       }
     }
@@ -210,6 +247,13 @@ function hitCall(file: string): { kind: string; line: string } | undefined {
   return undefined;
 }
 
+function nearestOfKind(steps: Step[], step: Step, kind: string): Step | undefined {
+  const at = steps.indexOf(step);
+  let best: Step | undefined;
+  for (const [i, s] of steps.entries()) if (s.kind === kind && (!best || Math.abs(i - at) < Math.abs(steps.indexOf(best) - at))) best = s;
+  return best;
+}
+
 async function eachStep(t: Target, steps: Step[], what: 'fault' | 'kill', report: Report): Promise<void> {
   const { dir, cleanup } = tempDir('netgrant-faults-');
   const perKind = new Map<string, number>();
@@ -220,16 +264,35 @@ async function eachStep(t: Target, steps: Step[], what: 'fault' | 'kill', report
       const errnos = ERRNOS[step.syscall] ?? ['EIO'];
       const errno = errnos[n % errnos.length]!;
       const action = what === 'fault' ? `error=${errno}` : 'signal=KILL';
-      const file = join(dir, `t${report.runs}`);
       const label = `${t.name}: ${what === 'fault' ? errno : 'SIGKILL'} at ${step.syscall} #${step.nth} [${step.kind}]`;
-      const o = await t.run(straceArgs(file, [step.syscall], ['-e', `inject=${step.syscall}:${action}:when=${step.nth}`]));
+      const when = step.path ? ['-P', step.path.name, '-e', `inject=openat:${action}:when=${step.path.nth}`] : ['-e', `inject=${step.syscall}:${action}:when=${step.nth}`];
+      const problems: string[] = [];
+      let o: Outcome | undefined;
+      let wrongHit = '';
+      for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+        const file = join(dir, `t${report.runs}.${attempt}`);
+        o = await t.run(straceArgs(file, [step.syscall], when));
+        const hit = hitCall(file);
+        rmSync(file, { force: true });
+        if (!hit && t.mayMiss?.(step)) report.missed++;
+        else if (!hit) wrongHit = `strace hit no call (the run went another way than the recording; exit ${o.status}: ${o.stderr.trim()})`;
+        else if (hit.kind !== step.kind) wrongHit = `strace hit another kind of call: ${hit.line.slice(0, 160)}`;
+        else wrongHit = '';
+        if (!wrongHit) break;
+        // Whatever call it hit, the run must have left nothing but what a
+        // fault at that call may leave (the recorded step of its kind nearest
+        // this one; none when it is not the chain's own call).
+        const near = hit ? nearestOfKind(steps, step, hit.kind) : undefined;
+        const left = t.leftovers(what, near, steps, o);
+        if (left) problems.push(`left behind (attempt ${attempt}, ${wrongHit}): ${left}`);
+        if (attempt < ATTEMPTS) report.retried++;
+      }
+      if (!o) throw new Error('no run');
+      // strace -P /proc/self/... says on stderr which path it also watches; that line is strace's, not the chain's.
+      o.stderr = o.stderr.replace(/^strace: Requested path .*\n/gm, '');
       report.runs++;
-      const problems: string[] = [...(o.problems ?? [])];
-      const hit = hitCall(file);
-      rmSync(file, { force: true });
-      if (!hit && t.mayMiss?.(step)) report.missed++;
-      else if (!hit) problems.push(`strace hit no call (the run went another way than the recording; exit ${o.status}: ${o.stderr.trim()})`);
-      else if (hit.kind !== step.kind) problems.push(`strace hit another kind of call: ${hit.line.slice(0, 160)}`);
+      problems.push(...(o.problems ?? []));
+      if (wrongHit) problems.push(`in ${ATTEMPTS} runs: ${wrongHit}`);
       if (what === 'fault') {
         if (o.status === 0) {
           report.tolerated++;
@@ -263,7 +326,7 @@ async function eachStep(t: Target, steps: Step[], what: 'fault' | 'kill', report
  */
 export async function injectEverywhere(t: Target, max = 60, only: (s: Step) => boolean = () => true): Promise<{ faults: Report; kills: Report }> {
   const { steps: all, outcome } = await recordSteps(t);
-  const base = { target: t.name, steps: all.length, kinds: new Set(all.map((s) => s.kind)).size, runs: 0, tolerated: 0, missed: 0 };
+  const base = { target: t.name, steps: all.length, kinds: new Set(all.map((s) => s.kind)).size, runs: 0, tolerated: 0, missed: 0, retried: 0 };
   const faults: Report = { ...base, failures: [] };
   const kills: Report = { ...base, failures: [] };
   const bad = (outcome.status === 0 ? t.checkOk(outcome) : `exit ${outcome.status}: ${outcome.stderr}`) ?? t.leftovers('fault', undefined, all, outcome);
@@ -281,5 +344,6 @@ export async function injectEverywhere(t: Target, max = 60, only: (s: Step) => b
 export function figures(r: { faults: Report; kills: Report }): string {
   const f = r.faults;
   const missed = f.missed + r.kills.missed;
-  return `${f.target}: ${f.steps} steps of ${f.kinds} kinds; ${f.runs} faults (${f.tolerated} tolerated), ${r.kills.runs} kills${missed ? ` (${missed} runs did not reach a timing-dependent step)` : ''}; ${f.failures.length + r.kills.failures.length} failed`;
+  const retried = f.retried + r.kills.retried;
+  return `${f.target}: ${f.steps} steps of ${f.kinds} kinds; ${f.runs} faults (${f.tolerated} tolerated), ${r.kills.runs} kills${missed ? ` (${missed} runs did not reach a timing-dependent step)` : ''}${retried ? `, ${retried} runs repeated after hitting another call` : ''}; ${f.failures.length + r.kills.failures.length} failed`;
 }
