@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 // Bundle the toolkit: packages/netgrant/src/main.ts -> packages/netgrant/dist/netgrant.cjs
-// with koffi's JS inlined and its native module copied beside the bundle.
+// with koffi's JS inlined and its native module copied beside the bundle,
+// the loader the entry points use (load.cjs) and V8's code cache of the
+// bundle (netgrant.cjs.cache).
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -58,19 +62,38 @@ export function copyNative(dir) {
   renameSync(tmp, join(dir, 'koffi.node'));
 }
 
+/** Write a file through a new one renamed into place. */
+function replace(path, contents) {
+  writeFileSync(`${path}.${process.pid}`, contents);
+  renameSync(`${path}.${process.pid}`, path);
+}
+
+/** Run in a child: load the bundle without a cache and print the id line and the cache. */
+const MAKE_CACHE = `
+const { compile, BUNDLE } = require(process.argv[1]);
+const { script } = compile(require('node:fs').readFileSync(BUNDLE, 'utf8'), undefined);
+process.stdout.write(Buffer.concat([Buffer.from(process.argv[2] + '\\n', 'latin1'), script.createCachedData()]));
+`;
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // The build's id ties the code cache to this bundle (tools/build/load.cjs).
+  const id = randomBytes(16).toString('hex');
   const { outputFiles } = await build({
     ...bundleOptions(),
     entryPoints: [join(root, 'packages', 'netgrant', 'src', 'main.ts')],
     outfile: join(out, 'netgrant.cjs'),
+    banner: { js: `// netgrant build ${id}` },
     minifySyntax: true,
     write: false,
   });
   // Renamed into place too: a program starting meanwhile reads the old bundle or the new, never half of one.
   mkdirSync(out, { recursive: true });
-  for (const f of outputFiles) {
-    writeFileSync(`${f.path}.${process.pid}`, f.contents);
-    renameSync(`${f.path}.${process.pid}`, f.path);
-  }
+  for (const f of outputFiles) replace(f.path, f.contents);
+  replace(join(out, 'load.cjs'), readFileSync(join(root, 'tools', 'build', 'load.cjs')));
   copyNative(out);
+  // V8's code cache of the bundle, made by this Node after running the
+  // bundle's module body (so the functions that ran are in it too).
+  const made = spawnSync(process.execPath, ['-e', MAKE_CACHE, join(out, 'load.cjs'), id], { stdio: ['ignore', 'pipe', 'inherit'] });
+  if (made.status !== 0) throw new Error(`making the code cache failed (exit ${made.status ?? made.signal})`);
+  replace(join(out, 'netgrant.cjs.cache'), made.stdout);
 }
