@@ -138,7 +138,7 @@ def sample(pid):
         for line in f:
             if line.startswith('VmRSS:'):
                 rss = int(line.split()[1])
-    return {'rss_kb': rss, 'fds': len(os.listdir(f'/proc/{pid}/fd'))}
+    return {'rss_kb': rss, 'fds': len(os.listdir(f'/proc/{pid}/fd')), 't': time.time()}
 
 
 def concurrent(path, n, conc, pid, bridge):

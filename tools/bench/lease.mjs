@@ -10,7 +10,7 @@
 import { build } from 'esbuild';
 import { join } from 'node:path';
 import { bundleOptions, copyNative } from '../build/build.mjs';
-import { CA, PYTHON, benchDir, knobs, percentile, mean, runJson, startService } from './lib.mjs';
+import { CA, PYTHON, benchDir, bin, knobs, percentile, mean, runJson, startService } from './lib.mjs';
 
 export const CLIENT = join(benchDir, 'lease-client.py');
 const HELPER = '/usr/lib/qemu/qemu-bridge-helper';
@@ -19,11 +19,16 @@ const WARMUP = 10;
 /** The lease chain both servers run: who may ask, a tap on the bridge owned by the peer, the fd back. */
 export const leaseChain = (bridge) => ['peer-check', '-u', '0', 'mktap', '-b', bridge, '--vnet-hdr', '--owner-from-peer', 'fd-send', '-s', '1', '-d', '3'];
 
-/** Start the lease service of `kind` ('s6' or 'resident') on sock. */
-export function startLeaseService(kind, sock, bridge, env = {}) {
+/**
+ * Start the lease service of `kind` ('s6' or 'resident') on sock. With
+ * `onGcTrace`, the resident server runs as `node --trace-gc netgrant-serve`
+ * and its trace goes to that callback.
+ */
+export function startLeaseService(kind, sock, bridge, env = {}, onGcTrace = undefined) {
   const chain = leaseChain(bridge);
-  const argv = kind === 's6' ? ['s6-ipcserver', '-c', '64', sock, ...chain] : ['netgrant-serve', '-c', '64', sock, ...chain];
-  return startService(argv, sock, env);
+  const serve = onGcTrace ? [process.execPath, '--trace-gc', join(bin, 'netgrant-serve')] : ['netgrant-serve'];
+  const argv = kind === 's6' ? ['s6-ipcserver', '-c', '64', sock, ...chain] : [...serve, '-c', '64', sock, ...chain];
+  return startService(argv, sock, env, onGcTrace ? { onStdout: onGcTrace } : {});
 }
 
 function summary(name, r, extra = {}) {

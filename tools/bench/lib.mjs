@@ -53,12 +53,15 @@ export function runJson(argv, opts = {}) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * A background process in its own process group. stop() kills that group
+ * A background process in its own process group (opts.onStdout: called
+ * with each chunk of its stdout, otherwise ignored). stop() kills that group
  * (SIGTERM, SIGKILL after 2 s; SIGKILL at once with `now`), and only while
  * its leader has not been reaped, so a reused pid is never signalled.
  */
 export function background(argv, opts = {}) {
-  const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true, ...opts, env: { ...ENV, ...(opts.env ?? {}) } });
+  const { onStdout, ...spawnOpts } = opts;
+  const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', onStdout ? 'pipe' : 'ignore', 'pipe'], detached: true, ...spawnOpts, env: { ...ENV, ...(opts.env ?? {}) } });
+  if (onStdout) proc.stdout.on('data', onStdout);
   let err = '';
   proc.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
   let exited = false;
@@ -88,9 +91,9 @@ export function background(argv, opts = {}) {
   };
 }
 
-/** Start a server that listens on `path` (see background); resolves once the socket exists. */
-export async function startService(argv, path, env = {}) {
-  const service = background(argv, { env });
+/** Start a server that listens on `path` (see background; opts.onStdout); resolves once the socket exists. */
+export async function startService(argv, path, env = {}, opts = {}) {
+  const service = background(argv, { ...opts, env });
   for (let i = 0; i < 400; i++) {
     if (service.exited()) throw new Error(`${argv[0]} exited early: ${service.stderr()}`);
     try {

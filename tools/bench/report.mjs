@@ -2,6 +2,7 @@
 // The prose on where the time goes lives in notes.mjs.
 import { MTUS } from './datapath.mjs';
 import { notes } from './notes.mjs';
+import { HEAP_BAND_MB, RSS_BAND_KB, WARM_LEASES } from '../soak/checks.mjs';
 
 const f1 = (x) => (x === undefined ? 'n/a' : x.toFixed(1));
 const f2 = (x) => (x === undefined ? 'n/a' : x.toFixed(2));
@@ -35,14 +36,18 @@ export function targets(r) {
   }
   if (r.throughput) {
     // Mid-run samples include the connections in flight; the settled one
-    // (all clients done) is compared with the start. RSS: V8 sizes its heap
-    // over the first leases, so growth is judged over the second half.
+    // (all clients done) is compared with the start. RSS and the live heap
+    // are judged as the soak judges them (tools/soak/checks.mjs): from the
+    // warm-up on, within a band a leak per lease would leave.
     const s = r.throughput.samples;
     const start = s[0];
     const settled = s[s.length - 1];
-    const half = s.filter((x) => !x.settled && x.leases <= settled.leases / 2).at(-1);
+    const warm = s.filter((x) => x.leases >= WARM_LEASES);
+    const rss = warm.map((x) => x.rss_kb);
+    const heap = (r.throughput.fullGcHeapMb ?? []).slice(warm[0]?.full_gcs ?? 0);
     t.push({ row: 3, what: 'resident server: open fds after the run = before it', value: `${start.fds} → ${settled.fds} fds`, ok: settled.fds <= start.fds });
-    t.push({ row: 3, what: 'resident server: RSS flat over the second half (≤ 5% growth)', value: `${f1(half.rss_kb / 1024)} MiB at ${half.leases} → ${f1(settled.rss_kb / 1024)} MiB at ${settled.leases}`, ok: settled.rss_kb <= half.rss_kb * 1.05 });
+    t.push({ row: 3, what: `resident server: live JS heap after full GCs flat from ${WARM_LEASES} leases on (band ${HEAP_BAND_MB} MB)`, value: heap.length >= 2 ? `${f1(Math.min(...heap))}..${f1(Math.max(...heap))} MB over ${heap.length} full GCs` : `${heap.length} full GCs after the warm-up: too few to judge`, ok: heap.length >= 2 && Math.max(...heap) - Math.min(...heap) <= HEAP_BAND_MB });
+    if (rss.length) t.push({ row: 3, what: `resident server: RSS within ${RSS_BAND_KB / 1024} MiB from ${WARM_LEASES} leases on`, value: `${f1(Math.min(...rss) / 1024)}..${f1(Math.max(...rss) / 1024)} MiB`, ok: Math.max(...rss) - Math.min(...rss) <= RSS_BAND_KB });
   }
   if (r.datapath) {
     const by = Object.fromEntries(r.datapath.map((d) => [d.name, d]));
@@ -75,7 +80,10 @@ function leaseSection(r) {
 function throughputSection(r) {
   const t = r.throughput;
   const rows = t.rows.flatMap((x) => [[x.name, String(x.leases), f1(x.perSecond)], ...(x.ca ? [['  + NODE_EXTRA_CA_CERTS', String(x.ca.leases), f1(x.ca.perSecond)]] : [])]);
-  const samples = table(['leases served', 'RSS MiB', 'open fds'], t.samples.map((s) => [`${s.leases}${s.settled ? ' (settled)' : ''}`, f1(s.rss_kb / 1024), String(s.fds)]));
+  const heap = t.fullGcHeapMb ?? [];
+  const samples = table(['leases served', 'RSS MiB', 'open fds', 'full GCs so far', 'live JS heap after the last, MB'], t.samples.map((s) => [
+    `${s.leases}${s.settled ? ' (settled)' : ''}`, f1(s.rss_kb / 1024), String(s.fds), String(s.full_gcs ?? 'n/a'), s.full_gcs ? f1(heap[s.full_gcs - 1]) : '-',
+  ]));
   const items = t.rows.flatMap((x) => [[x.name, x.perSecond], ...(x.ca ? [['  + NODE_EXTRA_CA_CERTS', x.ca.perSecond]] : [])]);
   return { table: table([`${t.clients} clients at once`, 'leases', 'leases/s'], rows), samples, chart: chart(items, 'leases/s') };
 }

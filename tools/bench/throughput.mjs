@@ -1,20 +1,34 @@
 // Row 3, throughput: leases per second with 32 clients at once, under
 // s6-ipcserver (with and without NODE_EXTRA_CA_CERTS) and from the resident
 // server, whose RSS and open fds are sampled after every 1,000 leases of
-// 10,000 (no growth expected). Every lease is checked like in row 2.
+// 10,000, and which runs under `node --trace-gc` so that its live JS heap
+// after every full GC is known (no growth expected; judged as the soak
+// judges it, tools/soak/checks.mjs). Every lease is checked like in row 2.
 import { join } from 'node:path';
 import { CA, knobs } from './lib.mjs';
 import { client, startLeaseService } from './lease.mjs';
+import { fullGcHeaps } from '../soak/server.mjs';
 
 const CLIENTS = 32;
 
 async function concurrent(kind, dir, bridge, n, env, sampleServer) {
   const sock = join(dir, `tput-${kind}.sock`);
-  const s = await startLeaseService(kind, sock, bridge, env);
+  // Each full GC's live heap, with the time its trace line arrived (seconds, as the client's samples).
+  const gcs = [];
+  let trace = '';
+  const onGcTrace = (d) => {
+    trace += d;
+    const lines = trace.split('\n');
+    trace = lines.pop();
+    for (const mb of fullGcHeaps(lines.join('\n'))) gcs.push({ t: Date.now() / 1000, mb });
+  };
+  const s = await startLeaseService(kind, sock, bridge, env, sampleServer ? onGcTrace : undefined);
   try {
     const r = await client(['concurrent', sock, String(n), String(CLIENTS), ...(sampleServer ? [String(s.pid)] : [])], bridge);
     if (r.errors > 0) throw new Error(`${kind}: ${r.errors} of ${n} leases failed: ${r.first_errors.join('; ')}\nserver said: ${s.stderr()}`);
-    return r;
+    // How many full GCs each sample came after.
+    for (const sample of r.samples ?? []) sample.full_gcs = gcs.filter((g) => g.t <= sample.t).length;
+    return { ...r, fullGcHeapMb: gcs.map((g) => g.mb) };
   } finally {
     await s.stop();
   }
@@ -33,5 +47,6 @@ export async function measureThroughput(dir, bridge, residentLeases = knobs.thro
       { name: 'netgrant-serve (resident)', leases: resident.leases, perSecond: resident.per_second },
     ],
     samples: resident.samples,
+    fullGcHeapMb: resident.fullGcHeapMb,
   };
 }

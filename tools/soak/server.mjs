@@ -22,6 +22,9 @@ export const SERVERS = {
   resident: ({ sock, argv, concurrency, node, bin }) => [node, '--trace-gc', join(bin, 'netgrant-serve'), '-1', '-c', String(concurrency * 2), sock, ...argv],
 };
 
+/** The live JS heap (MB) after each full (mark-compact) GC in `node --trace-gc` output, in order. */
+export const fullGcHeaps = (text) => [...text.matchAll(/Mark-Compact[^\n]*? -> ([\d.]+) \(/g)].map((m) => Number(m[1]));
+
 const running = new Set();
 
 /** SIGKILL the process group of every server still running (the soak is being stopped). */
@@ -58,7 +61,7 @@ export async function startServer(kind, opts) {
     command: cmd,
     log: () => log,
     /** The live JS heap (MB) after each full GC so far (--trace-gc), in order. */
-    fullGcHeapMb: () => [...out.matchAll(/Mark-Compact[^\n]*? -> ([\d.]+) \(/g)].map((m) => Number(m[1])),
+    fullGcHeapMb: () => fullGcHeaps(out),
     alive: () => proc.exitCode === null && proc.signalCode === null,
     /** SIGTERM the group (SIGKILL after 3 s); resolves to how the server itself ended. */
     async stop() {
