@@ -68,13 +68,6 @@ function replace(path, contents) {
   renameSync(`${path}.${process.pid}`, path);
 }
 
-/** Run in a child: load the bundle without a cache and print the id line and the cache. */
-const MAKE_CACHE = `
-const { compile, BUNDLE } = require(process.argv[1]);
-const { script } = compile(require('node:fs').readFileSync(BUNDLE, 'utf8'), undefined);
-process.stdout.write(Buffer.concat([Buffer.from(process.argv[2] + '\\n', 'latin1'), script.createCachedData()]));
-`;
-
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   // The build's id ties the code cache to this bundle (tools/build/load.cjs).
   const id = randomBytes(16).toString('hex');
@@ -93,7 +86,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   copyNative(out);
   // V8's code cache of the bundle, made by this Node after running the
   // bundle's module body (so the functions that ran are in it too).
-  const made = spawnSync(process.execPath, ['-e', MAKE_CACHE, join(out, 'load.cjs'), id], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const made = spawnSync(process.execPath, ['-e', 'process.stdout.write(require(process.argv[1]).makeCache())', join(out, 'load.cjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
   if (made.status !== 0) throw new Error(`making the code cache failed (exit ${made.status ?? made.signal})`);
   replace(join(out, 'netgrant.cjs.cache'), made.stdout);
 }

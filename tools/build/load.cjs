@@ -5,12 +5,17 @@
 //
 // The cache is used only when it was made from this very bundle: both carry
 // the build's id (the bundle on its first line, the cache in its first 33
-// bytes), since V8 itself checks only the source's length. Any other cache
-// (another build, another Node, a missing or unreadable file) is ignored and
-// the bundle is compiled as usual; V8 rejects a cache of another V8 version
-// or flags on its own. The cache lives beside the bundle, and whoever can
-// write it can write the bundle.
+// bytes), since V8 itself checks only the source's length. V8 verifies the
+// cache's checksum only when asked (--verify-snapshot-checksum, set here
+// before anything is compiled from a cache, and so part of the flags the
+// cache is made under): a corrupt cache is refused, not run (without the
+// check, a corrupt cache crashes V8 or runs whatever its bytes decode to).
+// Any other cache (another build, another Node, a missing or unreadable
+// file) is ignored and the bundle is compiled as usual; V8 refuses a cache
+// of another V8 version or flags on its own. The cache lives beside the
+// bundle, and whoever can write it can write the bundle.
 'use strict';
+require('node:v8').setFlagsFromString('--verify-snapshot-checksum');
 const { readFileSync } = require('node:fs');
 const { Script } = require('node:vm');
 const { wrap, createRequire } = require('node:module');
@@ -38,11 +43,24 @@ function cacheFor(id) {
   }
 }
 
-/** The toolkit's exports. */
-function load() {
+/** Load the bundle: its exports, and whether V8 took the code cache. */
+function open() {
   const source = readFileSync(BUNDLE, 'utf8');
   const id = ID.exec(source)?.[1];
-  return compile(source, id ? cacheFor(id) : undefined).exports;
+  const cachedData = id ? cacheFor(id) : undefined;
+  const { script, exports } = compile(source, cachedData);
+  return { exports, cached: cachedData !== undefined && !script.cachedDataRejected };
 }
 
-module.exports = { load, compile, BUNDLE, CACHE, ID };
+/** The toolkit's exports. */
+const load = () => open().exports;
+
+/** A code cache for this bundle and this Node, made after running the bundle's module body (the build writes it to CACHE). */
+function makeCache() {
+  const source = readFileSync(BUNDLE, 'utf8');
+  const id = ID.exec(source)?.[1];
+  if (!id) throw new Error(`${BUNDLE} has no build id`);
+  return Buffer.concat([Buffer.from(`${id}\n`, 'latin1'), compile(source, undefined).script.createCachedData()]);
+}
+
+module.exports = { load, open, makeCache, CACHE };
