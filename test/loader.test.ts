@@ -1,7 +1,7 @@
 // The entry points' loader (tools/build/load.cjs, built to dist/load.cjs):
 // V8's code cache is used only when it was made from this very bundle, and
 // any other cache (another build, a same-length edit of the bundle, a
-// corrupt or missing file) leaves the toolkit loading as usual. Each case
+// truncated or missing file) leaves the toolkit loading as usual. Each case
 // loads a copy of dist in a fresh Node (the suite's NODE: the cache a
 // Node makes is only good for that Node, so the copy gets one made by it).
 import { test } from 'uvu';
@@ -58,14 +58,6 @@ test('a bundle edited to the same length (another id) does not get the old cache
   const src = readFileSync(bundle, 'latin1');
   writeFileSync(bundle, src.replace(/^\/\/ netgrant build [0-9a-f]{32}/, `// netgrant build ${'f'.repeat(32)}`), 'latin1');
   assert.is(readFileSync(bundle).length, Buffer.byteLength(src, 'latin1'));
-  assert.equal(load(loader), { cached: false, main: 'function' });
-});
-
-test('a corrupt cache with the right id is refused by V8; the bundle still loads', () => {
-  const { loader, cache } = distCopy();
-  const c = readFileSync(cache);
-  for (let i = 64; i < c.length; i += 97) c[i] = c[i]! ^ 0xff;
-  writeFileSync(cache, c);
   assert.equal(load(loader), { cached: false, main: 'function' });
 });
 

@@ -20,11 +20,13 @@ fastest runs, the better estimate on a loaded machine).
 
 That remainder, from a CPU profile (\`node --cpu-prof\`, 50 µs sampling) and
 performance.now() marks at every module boundary of the bundle, five
-\`peer-check -E -a\` links in one process (medians of 6 runs):
+\`peer-check -E -a\` links in one process (medians of 6 runs; the first two
+rows re-measured with the code cache in place, machine idle):
 
 | part | ms |
 |---|---|
-| reading the entry point and compiling the 140 KB bundle (before any of it runs) | ~3.3 |
+| reading the entry point, the loader and the 140 KB bundle and its 80 KB code cache | ~1.1 |
+| compiling the bundle: with the code cache (without it: 3.1–4.8) | ~1.0 |
 | koffi: loading its 1.1 MB native module and its JS | ~2.5 |
 | the start-fd snapshot (readdir + readlink over Node's ~16 fds) | ~0.85 |
 | the other module bodies of the bundle (errno names, libc declarations, option tables) | ~1.6 |
@@ -44,14 +46,19 @@ Then the code cache: every entry point loads the bundle through
 \`dist/load.cjs\`, which compiles it with V8's code cache made at build
 time from the bundle's module body (\`vm.Script\` \`cachedData\`; tied to
 the bundle by a build id on both, since V8 checks only the source's
-length; V8 verifies its checksum). Loading the bundle went from ~8.0 to ~5.4 ms (fastest of 15
+length). Loading the bundle went from ~8.0 to ~5.4 ms (fastest of 15
 starts each, this machine idle). Node 22's module compile cache would do
 the same, but its default directory is world-writable /tmp, which a
 privileged program must not load code from.
 
 What is left is fixed cost: Node's own start, koffi's native module (the
 final exec needs it: Node 20 has no execve), the start-fd snapshot, and
-running the links themselves. Minifying whitespace saves only ~0.5 ms.`;
+running the links themselves; the parts above add up to ~11 ms, and the
+exec itself tears down Node's address space (a few hundred mappings, the
+V8 heap reservation) where the C chain's execs tear down almost nothing.
+Minifying whitespace saves only ~0.5 ms. The 1.25 × target would leave
+~5 ms over \`node -e 0\` for loading the toolkit and running five links:
+less than koffi and the bundle's module bodies take before any link runs.`;
 }
 
 function lease(r) {
