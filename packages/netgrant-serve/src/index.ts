@@ -40,7 +40,7 @@ export const program: Program = {
       words = words.slice(1);
     }
     // Refuse any chain that would change process state or exec, before listening.
-    checkResidentChain(words, chain.resolveOwn);
+    const resident = checkResidentChain(words, chain.resolveOwn);
     const listener = openListener(from, chain.env);
     const cleanup = () => {
       if (from.kind === 'path') {
@@ -61,6 +61,6 @@ export const program: Program = {
         say('netgrant-serve', 'warning', 'could not write the readiness notification on fd 1');
       }
     }
-    await serve({ listener, chain: words, resolveOwn: chain.resolveOwn, maxConn, timeoutMs, verbose: optFlag(opts, 'verbose') });
+    await serve({ listener, chain: resident, maxConn, timeoutMs, verbose: optFlag(opts, 'verbose') });
   },
 };

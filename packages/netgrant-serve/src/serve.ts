@@ -2,13 +2,13 @@
 // own environment (UCSPI IPC variables, as s6-ipcserver sets them) and its
 // own fds; a stalled client waits on the event loop, never blocking others.
 import {
-  watchReadable, acceptConn, peerCred, closeQuietly, mapEnv, mapFds, waitAsync, runResidentChain, say, type OwnProgramResolver,
+  watchReadable, acceptConn, peerCred, mapEnv, mapFds, waitAsync, runResidentChain, say, type ResidentChain,
 } from '@netgrant/core';
 
 export interface ServeOptions {
   listener: number;
-  chain: Buffer[];
-  resolveOwn: OwnProgramResolver;
+  /** Checked and resolved once at start (checkResidentChain). */
+  chain: ResidentChain;
   maxConn: number;
   timeoutMs: number;
   verbose: boolean;
@@ -63,13 +63,14 @@ export function serve(o: ServeOptions): Promise<never> {
       const cred = peerCred(conn);
       const env = mapEnv({ ...base, PROTO: 'IPC', IPCREMOTEEUID: String(cred.uid), IPCREMOTEEGID: String(cred.gid), IPCREMOTEPATH: '', IPCCONNNUM: String(active) });
       if (o.verbose) say('netgrant-serve', 'info', `connection ${n}: uid ${cred.uid} gid ${cred.gid} pid ${cred.pid}`);
-      await runResidentChain(o.chain, env, { ...fds, wait }, o.resolveOwn, (prog, msg) => say(prog, 'warning', msg));
+      await runResidentChain(o.chain, env, { ...fds, wait }, (prog, msg) => say(prog, 'warning', msg));
     } catch (e) {
       const prog = (e as { prog?: { name: string } }).prog?.name ?? 'netgrant-serve';
       say(prog, 'fatal', e instanceof Error ? e.message : String(e));
     } finally {
+      // Closes every fd the chain still holds, the connection included (once:
+      // a second close could hit another connection's fd given the same number).
       fds.release();
-      closeQuietly(conn);
       if (o.verbose) say('netgrant-serve', 'info', `connection ${n}: done`);
     }
   }

@@ -2,10 +2,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { chmodSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { unixSocket, connectUnix, close, sendmsg } from '@netgrant/core';
-import { run, tempDir, failsWith, BASE_ENV, NOBODY } from '../../../tools/test/lib/harness.js';
+import { run, tempDir, failsWith, BASE_ENV, BIN, NOBODY } from '../../../tools/test/lib/harness.js';
 import { startServer } from '../../../tools/test/lib/service.js';
 
 const { dir, cleanup } = tempDir();
@@ -39,6 +39,26 @@ test('serves clients with the UCSPI IPC environment, in one process, without lea
     assert.is(denied.status, 111, 'root is not in the allow list');
     assert.ok(await s.waitForOutput(/peer-check: fatal: peer uid 0/), s.output());
     assert.is(fdCount(s.proc.pid!), baseline, 'no fd leaked per connection');
+  } finally {
+    await s.stop();
+  }
+});
+
+test('the chain is resolved once, at start: a PATH entry replaced later cannot swap a checked link for another program', async () => {
+  const sock = join(dir, 'path.sock');
+  const bin = join(dir, 'path-bin');
+  mkdirSync(bin);
+  for (const p of ['peer-check', 'fd-recv', 'fd-send']) symlinkSync(join(BIN, p), join(bin, p));
+  const s = await startServer(['netgrant-serve', sock, ...resourceChain], sock, { PATH: `${bin}:${BASE_ENV.PATH}` });
+  try {
+    assert.is(run(client(sock)).status, 0, s.output());
+    // fd-send in the server's PATH now names cap-drop, which the resident server refuses at start.
+    rmSync(join(bin, 'fd-send'));
+    symlinkSync(join(BIN, 'cap-drop'), join(bin, 'fd-send'));
+    const after = run(client(sock));
+    assert.is(after.status, 0, after.stderr + s.output());
+    assert.is(after.stdout, `${NOBODY} ${NOBODY}\n`, 'fd-send, as checked at start, still ran');
+    assert.not.match(s.output(), /cap-drop/);
   } finally {
     await s.stop();
   }

@@ -57,7 +57,6 @@ export function mapFds(initial: Record<number, number>): MapFds {
     wait: waitAsync,
     release() {
       for (const n of [...table.keys()]) drop(n);
-      for (const real of new Set(table.values())) if (real > 2) closeQuietly(real);
     },
   };
 }

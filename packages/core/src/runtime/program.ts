@@ -159,15 +159,24 @@ export class LinkError extends Error {
   }
 }
 
+/** A resident chain, checked and resolved once, before serving: its words, each link's program and where its words start. */
+export interface ResidentChain {
+  readonly argv: readonly Buffer[];
+  readonly links: readonly { prog: Program; at: number }[];
+}
+
 /**
  * Check, before serving anything, that argv is a chain the resident server
  * can run: every word that starts a link resolves to one of our programs
  * that allows resident use with these options, and the chain ends without a
- * program to exec. Returns the first link, or throws UsageError.
+ * program to exec. Throws UsageError otherwise. The programs found here are
+ * the ones every connection runs: nothing is resolved through PATH again,
+ * so a change in PATH's directories while the server runs can neither swap
+ * a checked link for another program nor cost each connection the lookups.
  */
-export function checkResidentChain(argv: readonly Buffer[], resolveOwn: OwnProgramResolver): Program {
+export function checkResidentChain(argv: readonly Buffer[], resolveOwn: OwnProgramResolver): ResidentChain {
   let words = argv;
-  let first: Program | undefined;
+  const links: { prog: Program; at: number }[] = [];
   while (words.length > 0) {
     const word = words[0]!.toString();
     const prog = resolveOwn(words[0]!);
@@ -176,21 +185,22 @@ export function checkResidentChain(argv: readonly Buffer[], resolveOwn: OwnProgr
     const parsed = parseOptions(words.slice(1), prog.options);
     const why = prog.resident(parsed.opts);
     if (why) throw new UsageError(`${word}: ${why}`);
-    first ??= prog;
+    links.push({ prog, at: argv.length - words.length });
     words = parsed.rest;
   }
-  if (!first) throw new UsageError('no chain to serve');
-  return first;
+  if (links.length === 0) throw new UsageError('no chain to serve');
+  return { argv, links };
 }
 
 /**
  * Run a checked resident chain in this process with its own environment
  * and fds. Throws LinkError naming the link that failed.
  */
-export async function runResidentChain(argv: readonly Buffer[], env: Env, fds: FdSpace, resolveOwn: OwnProgramResolver, warn: (prog: string, msg: string) => void): Promise<void> {
-  let words = argv;
-  while (words.length > 0) {
-    const prog = resolveOwn(words[0]!)!;
+export async function runResidentChain(resident: ResidentChain, env: Env, fds: FdSpace, warn: (prog: string, msg: string) => void): Promise<void> {
+  let words = resident.argv;
+  for (const { prog, at } of resident.links) {
+    // Each link starts where the check found it (a link hands on the words after its options).
+    if (words.length !== resident.argv.length - at) throw new Error(`the chain reached ${prog.name} at word ${resident.argv.length - words.length}, not ${at} as checked`);
     try {
       const parsed = parseOptions(words.slice(1), prog.options);
       const chain: Chain = { name: prog.name, rest: parsed.rest, env, fds, warn: (msg) => warn(prog.name, msg) };
@@ -200,4 +210,5 @@ export async function runResidentChain(argv: readonly Buffer[], env: Env, fds: F
       throw new LinkError(prog, e);
     }
   }
+  if (words.length > 0) throw new Error(`the chain has ${words.length} words left after its last link`);
 }
