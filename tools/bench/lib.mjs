@@ -23,6 +23,8 @@ export const knobs = {
   leases: Number(process.env.BENCH_LEASES ?? 500),
   throughputLeases: Number(process.env.BENCH_THROUGHPUT_LEASES ?? 10000),
   iperfSeconds: Number(process.env.BENCH_IPERF_SECONDS ?? 3),
+  /** iperf3 runs per datapath cell; the median run is reported (one run of a few seconds varies by 10-15% here). */
+  iperfRepeats: Number(process.env.BENCH_IPERF_REPEATS ?? 3),
 };
 
 /** Run argv to completion; throw with its stderr unless it exits 0. */

@@ -120,14 +120,13 @@ export function renderPerfMd(r) {
 Measured by \`npm run bench\` (tools/bench/run.mjs) on this project's
 machine (${r.cpus} vCPU, Node ${r.node}), every row in one run on
 ${r.date.slice(0, 10)}, inside a network namespace of the benchmark's own.
-The machine was shared: load average ${r.loadBefore.map(f2).join(', ')} when the
-run started and ${r.loadAfter.map(f2).join(', ')} when it ended (other test suites
-and QEMU TCG guests). Every latency here is inflated by waiting for a CPU;
-the ratios between rows measured in the same minute hold better than the
-absolute numbers. Regenerate with \`npm run bench\` (from a fresh clone:
+Load average ${r.loadBefore.map(f2).join(', ')} when the run started and
+${r.loadAfter.map(f2).join(', ')} when it ended (the benchmark's own work counts in it;
+a load near or above ${r.cpus} means other work shared the CPUs and every
+latency here waited for them). Regenerate with \`npm run bench\` (from a fresh clone:
 \`npm ci && npm run bench\`; as root; it installs the Debian packages it
 needs, ~10–15 minutes on this machine). Quick runs: \`BENCH_RUNS\`, \`BENCH_LEASES\`,
-\`BENCH_THROUGHPUT_LEASES\`, \`BENCH_IPERF_SECONDS\`.
+\`BENCH_THROUGHPUT_LEASES\`, \`BENCH_IPERF_SECONDS\`, \`BENCH_IPERF_REPEATS\`.
 
 ## Targets
 
@@ -197,8 +196,8 @@ ${n.throughput}
 
 ## 4. Datapath: iperf3 from a launched namespace to its host side
 
-iperf3 TCP, ${r.knobs.iperfSeconds} s per cell, client in the launched namespace, server in the
-benchmark's namespace (the host side).
+iperf3 TCP, the median of ${r.knobs.iperfRepeats ?? 1} runs of ${r.knobs.iperfSeconds} s per cell, client in the
+launched namespace, server in the benchmark's namespace (the host side).
 
 - **macvlan (mkmacvlan)**: \`mkmacvlan -c CONF iperf3 -c ...\` — iperf3 runs
   in the namespace mkmacvlan creates, on a macvlan (bridge mode) whose

@@ -3,7 +3,7 @@
 // printed as a table and written to docs/perf.md (tools/bench/report.mjs).
 // Runs as root inside a network and mount namespace of its own: bridges,
 // taps, veths, namespaces and servers live only there and go with it.
-// BENCH_RUNS, BENCH_LEASES, BENCH_THROUGHPUT_LEASES, BENCH_IPERF_SECONDS make
+// BENCH_RUNS, BENCH_LEASES, BENCH_THROUGHPUT_LEASES, BENCH_IPERF_SECONDS, BENCH_IPERF_REPEATS make
 // quick runs; BENCH_ONLY=chain,lease,throughput,datapath picks rows and
 // BENCH_DATAPATH=veth,macvlan,tap,slirp4netns,pasta the datapath setups;
 // BENCH_OUT is where the results go as JSON (default .build/bench.json).
