@@ -33,7 +33,7 @@ rows re-measured with the code cache in place, machine idle):
 | the five links: option parsing (minimist) ~0.3 each, peer-check's passwd/group lookups ~0.15 each, argv from /proc/self/cmdline ~0.5 once, resolving each next link through PATH | ~3.7 |
 | exec of /bin/true with the hygiene (close-on-exec, signals, stdio flags) | ~0.5–1 |
 
-Done (this change): node:child_process, node:crypto and node:net are loaded
+Done earlier: node:child_process, node:crypto and node:net are loaded
 where a link uses them (they cost ~2.5, ~2.5 and ~2 ms at load and almost
 no link needs them), the errno table is built on first use, the start-fd
 snapshot reads a pipe's flags with two fcntl calls instead of parsing
@@ -70,24 +70,33 @@ ${f2(resident.p50)} ms against ${f2(raw.p50)} ms for the raw kernel calls alone
 and ${f2(qbh.p50)} ms for qemu-bridge-helper; the fastest leases, the ones that
 waited least for a CPU, were ${f2(resident.min)}, ${f2(raw.min)} and ${f2(qbh.min)} ms.
 A profile of netgrant-serve over 1,500 leases (\`--cpu-prof\` through the
-inspector, 50 µs sampling) puts the server's own work per lease at ~0.4 ms:
+inspector, 50 µs sampling) put the server's own work per lease at ~0.4 ms:
 mktap's netlink set-master-and-up ~0.1 ms, its two link lookups ~0.05 ms,
 TUNSETIFF ~0.02 ms, fd-send's sendmsg ~0.05 ms, accepting and parsing the
-chain's options ~0.1 ms. The rest of the resident row is the kernel's own
-tap creation and bridge attach (the raw row), the connection and the
-client's wake-ups; on a machine this loaded, scheduling between the
-client and the server adds to every row (p50s measured minutes apart can
-even cross, as the resident and raw rows may here).
+chain's options ~0.1 ms. An strace of a lease then showed each of the three
+links resolved through PATH again for every connection (a statx, an access
+and ten readlinks each); the server now resolves the chain once, when it
+checks it at start (which also closes a hole: docs/security.md), and the
+resident p50 went from 1.95 to about 1.7 ms on this idle machine. The rest
+of the gap to the raw row (the kernel's own tap creation and bridge attach,
+no socket) is the connection itself: connect, accept, SO_PEERCRED, the
+SCM_RIGHTS message, and two cross-process wake-ups (client to server and
+back), each tens to a hundred µs on this 2-vCPU VM. qemu-bridge-helper pays
+a fork and exec of a small C program instead. Half of its p50 would leave
+${f2(qbh.p50 / 2 - raw.p50)} ms over the raw kernel calls for the server's JavaScript, the
+connection and both wake-ups${resident.p50 <= qbh.p50 / 2 ? '' : `: not reached (the resident row is ${f2(resident.p50 / qbh.p50)} of the
+helper's)`}.
 
 The client drops the tap at once (row "${drop.name}"): then the server's
 close of its copy is the last one, and the kernel's device teardown
-(unregister_netdevice, RCU grace periods) runs on the server's main thread,
-~1.4 ms per lease in the profile, before the next connection is served: p50
-${f2(drop.p50)} ms. The benchmark's client holds each tap until the server has
-finished with the connection, as QEMU holds a lease. A server that closed
-its copies off the main thread (koffi's asynchronous calls on libuv's
-thread pool) should bring the two rows together; not tried here, it
-changes the server. \`ip tuntap add\` + \`ip link del\` (${f2(ip.p50)} ms) is two
+(unregister_netdevice, RCU grace periods) runs in the server's close, on
+its main thread, after the fd is sent: p50 ${f2(drop.p50)} ms, like the
+holding row, but a mean of ${f2(drop.mean)} and a p99 of ${f2(drop.p99)} ms, when the next
+connection waits for a teardown. The benchmark's client holds each tap
+until the server has finished with the connection, as QEMU holds a lease.
+A server that closed its copies off the main thread (koffi's asynchronous
+calls on libuv's thread pool) should bring the tails together; not tried
+here. \`ip tuntap add\` + \`ip link del\` (${f2(ip.p50)} ms) is two
 process starts of a C program with a netlink round trip each.`;
 }
 
