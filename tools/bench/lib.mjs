@@ -1,7 +1,7 @@
 // What every part of the benchmark shares: paths, running commands,
 // starting and stopping the services it measures, statistics.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { listening } from '../test/lib/listening.mjs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -91,19 +91,6 @@ export function background(argv, opts = {}) {
       clearTimeout(t);
     },
   };
-}
-
-/**
- * Whether a unix socket bound to `path` in this network namespace listens:
- * its /proc/net/unix line has __SO_ACCEPTCON (0x10000) in its flags. The
- * socket file appears at bind(2), before listen(2), and a connect in
- * between is refused.
- */
-function listening(path) {
-  return readFileSync('/proc/net/unix', 'latin1').split('\n').some((l) => {
-    const f = l.trim().split(/\s+/);
-    return f[7] === path && (parseInt(f[3], 16) & 0x10000) !== 0;
-  });
 }
 
 /** Start a server that listens on `path` (see background; opts.onStdout); resolves once it listens. */

@@ -2,7 +2,7 @@
 // s6-sudod's chain...) in its own process group for a test, wait until its
 // socket accepts connections, and stop every process it started.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { listening } from './listening.mjs';
 import { BASE_ENV } from './harness.js';
 
 export interface Server {
@@ -58,14 +58,7 @@ export async function startServer(argv: string[], path: string, env: Record<stri
   };
   for (let i = 0; i < 400; i++) {
     if (exited) throw new Error(`server exited early: ${out}`);
-    try {
-      if (statSync(path).isSocket()) {
-        await sleep(20);
-        return server;
-      }
-    } catch {
-      /* not yet */
-    }
+    if (listening(path)) return server;
     await sleep(25);
   }
   await server.stop();
