@@ -4,7 +4,7 @@
 // the loader the entry points use (load.cjs) and V8's code cache of the
 // bundle (netgrant.cjs.cache).
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -57,9 +57,7 @@ export function bundleOptions() {
 export function copyNative(dir) {
   mkdirSync(dir, { recursive: true });
   const pkgDir = dirname(require.resolve(`${nativePkg}/package.json`));
-  const tmp = join(dir, `.koffi.node.${process.pid}`);
-  copyFileSync(join(pkgDir, `linux_${arch}`, 'koffi.node'), tmp);
-  renameSync(tmp, join(dir, 'koffi.node'));
+  replace(join(dir, 'koffi.node'), readFileSync(join(pkgDir, `linux_${arch}`, 'koffi.node')));
 }
 
 /** Write a file through a new one renamed into place. */

@@ -61,4 +61,4 @@ function makeCache() {
   return Buffer.concat([Buffer.from(`${id}\n`, 'latin1'), compile(source, undefined).script.createCachedData()]);
 }
 
-module.exports = { load, open, makeCache, CACHE };
+module.exports = { load, open, makeCache };

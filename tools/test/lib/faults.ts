@@ -249,9 +249,9 @@ function hitCall(file: string): { kind: string; line: string } | undefined {
 
 function nearestOfKind(steps: Step[], step: Step, kind: string): Step | undefined {
   const at = steps.indexOf(step);
-  let best: Step | undefined;
-  for (const [i, s] of steps.entries()) if (s.kind === kind && (!best || Math.abs(i - at) < Math.abs(steps.indexOf(best) - at))) best = s;
-  return best;
+  let best = -1;
+  for (const [i, s] of steps.entries()) if (s.kind === kind && (best < 0 || Math.abs(i - at) < Math.abs(best - at))) best = i;
+  return steps[best];
 }
 
 async function eachStep(t: Target, steps: Step[], what: 'fault' | 'kill', report: Report): Promise<void> {
