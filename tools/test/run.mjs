@@ -70,10 +70,7 @@ if (!modes.every((m) => m === 'in-process' || m === 'exec-only')) {
 }
 
 const searchRoots = roots.length ? roots.map((r) => join(process.cwd(), r)) : [join(root, 'packages'), join(root, 'test'), join(root, 'tools')];
-// NETGRANT_TEST_EXCLUDE=SUBSTR leaves out the files whose path contains it.
-const exclude = process.env.NETGRANT_TEST_EXCLUDE;
-const files = searchRoots.flatMap((r) => (statSync(r).isFile() ? [r] : findTests(r, []))).filter((f) => f.includes(filter) && !(exclude && f.includes(exclude))).sort();
-if (exclude) console.log(`[runner] NETGRANT_TEST_EXCLUDE=${exclude}: files whose path contains it are left out`);
+const files = searchRoots.flatMap((r) => (statSync(r).isFile() ? [r] : findTests(r, []))).filter((f) => f.includes(filter)).sort();
 if (files.length === 0) {
   console.log('no test files found');
   console.log('0 passed, 1 failed');
