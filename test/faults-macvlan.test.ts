@@ -2,6 +2,13 @@
 // has macvlan): every system call of `mkmacvlan -c CONF cap-drop ... -- sh`
 // fails in turn, then the chain is SIGKILLed at each; the same driver and
 // target as faults-ipvlan.vm.test.ts (tools/test/lib/fault-launcher.ts).
+//
+// @netgrant-test-modes: exec-only
+// In exec-only mode only (docs/testing.md): every link reached by a real
+// exec makes every call the in-process mode makes, and the exec path's own
+// (execve, the next Node start, cap-drop's privilege drop) on top. Under
+// CI's maintenance lines, which run in-process only, this file does not run;
+// the other fault files do.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chmodSync } from 'node:fs';

@@ -1,7 +1,12 @@
 // Fault injection (docs/reliability.md) on mktap chains that reach other
 // kernel objects: a bridge (with --owner-from-peer and an MTU), and a
-// client's network namespace (-N, owner-checked, with the quota's lock on
-// the namespace). Same checks as faults-mktap.test.ts, in both namespaces.
+// client's network namespace (-N, owner-checked). Same checks as
+// faults-mktap.test.ts, in both namespaces.
+//
+// @netgrant-test-modes: in-process
+// In one chaining mode only (docs/testing.md): mktap's own calls in a
+// bridge's and a client's namespace, the same in both modes; the exec path
+// is failed natively (exec-only) by faults-macvlan.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { sh, NOBODY } from '../tools/test/lib/harness.js';

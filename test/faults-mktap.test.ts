@@ -5,6 +5,11 @@
 // held, the fds the next program gets are exactly the granted ones, and the
 // next request succeeds. Bridge and client-namespace chains:
 // faults-mktap-ns.test.ts; the services: faults-service.test.ts.
+//
+// @netgrant-test-modes: in-process
+// In one chaining mode only (docs/testing.md): mktap's own calls, the same
+// in both modes; the exec path is failed natively (exec-only) by
+// faults-macvlan.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { NOBODY } from '../tools/test/lib/harness.js';

@@ -33,4 +33,12 @@ test('the description lists every program the toolkit ships', () => {
   for (const b of bins) assert.ok(scm.includes(b), `guix.scm mentions ${b}`);
 });
 
+test('it installs what install-prefix does: bundle, programs, man pages by section, example services', () => {
+  const scm = readFileSync(join(ROOT, 'guix.scm'), 'utf8');
+  for (const dest of ['lib/netgrant/dist/', 'lib/netgrant/bin/', 'share/man/man1/', 'share/man/man7/', 'share/man/man8/', 'share/netgrant/']) {
+    assert.ok(scm.includes(`"${dest}"`), `the install plan has ${dest}`);
+  }
+  assert.ok(scm.includes('"@BINDIR@"'), 'the services get their bin directory');
+});
+
 test.run();

@@ -1,6 +1,11 @@
 // End to end with a real guest: Debian's stock kernel and a busybox
 // initramfs boot under QEMU (TCG) as uid 65534, with a tap from netgrant on
 // a bridge in the test's own namespace; the guest pings the bridge.
+//
+// @netgrant-test-modes: in-process
+// In one chaining mode only (docs/testing.md): a real guest's traffic
+// through its tap; the chains that hand the tap over are run both ways by
+// mktap's and the bridge helper's own files.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';

@@ -3,6 +3,11 @@
 // `prog: fatal: ...` line with no stack trace, and nothing is left behind —
 // no interface, no /run/netns name, no process (so no lock, fd or namespace
 // held), no fd in this test process.
+//
+// @netgrant-test-modes: in-process
+// In one chaining mode only (docs/testing.md): each program parses its argv
+// with the same code whether it was exec'd or called in-process; each
+// program's own test file runs its chains in both modes.
 import { test } from 'uvu';
 import fc from 'fast-check';
 import { mkdirSync, openSync, realpathSync, symlinkSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
@@ -74,12 +79,15 @@ const HINTS: Record<string, string[]> = {
   queues: ['1', '2', '8', '256', '257', '0'], mtu: ['68', '1500', '67', '65536'], txqueuelen: ['0', '1000'], mac: ['02:00:00:00:00:01', '01:00:00:00:00:00', 'zz'],
   owner: ['0', '65534', 'nobody'], bridge: ['br0', 'nobr0', 'ap0', X16], 'netns-fd': ['4', '3', '6', '99'], 'max-per-peer': ['0', '1', '3'],
   'name-prefix': ['t', 'vm-'], config: [...fixtures, '/etc/shadow', '/nonexistent'], mode: ['l2', 'l3', 'l3s', 'bridge', 'private', 'vepa', 'passthru', '0600'],
-  ifname: ['eth0', X16, 'a/b', 'lo'], br: ['br0', 'nobr0', X16], maxconn: ['1', '0', '1001'], backlog: ['1', '0']
+  ifname: ['eth0', X16, 'a/b', 'lo'], br: ['br0', 'nobr0', X16], maxconn: ['1', '0', '1001'], backlog: ['1', '0'],
+  interval: ['0', '10', '1000', 'x'], 'guest-mac': ['stable', 'random', '02:00:00:00:00:02', '01:00:00:00:00:00'], 'guest-ip': ['10.0.0.2', 'fd00::2', '10.0.0.0/24', 'x']
 };
 const ENV_HINTS: Record<string, string[]> = {
   PEERUID: ['65534', '0', '4242'], PEERGID: ['65534', '0'], PROTO: ['IPC', 'UNIX', 'ipc'], IPCREMOTEEUID: ['0', '65534'], IPCREMOTEEGID: ['0'],
   REQBRIDGE: ['br0', 'nobr0', X16], ACLBRIDGE: ['br0', 'nobr0'], REQQUEUES: ['1', '2', '300'], REQMTU: ['1400', '70000'], REQNAME: ['t0', 'vm-a', X16],
   REQVNETHDR: ['0', '1', '2'],
+  CNI_COMMAND: ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC', 'add', ''], CNI_CONTAINERID: ['c1', '../x', X16], CNI_NETNS: ['/proc/self/ns/net', '/dev/null', '/proc/self/fd/4', ''],
+  CNI_IFNAME: ['eth0', X16, 'a/b'], CNI_PATH: ['/usr/lib/cni', ''],
 };
 const noNul = (s: string) => s.replace(/\0/g, '');
 const envArb = fc
@@ -91,11 +99,13 @@ const restArb = fc.constantFrom<string[]>([], ['true'], ['true'], ['no-such-prog
 const BASE: Record<string, string[]> = {
   'fd-send': ['-s', '6'], 'fd-recv': ['-s', '6'], 'peer-check': ['-s', '6', '-t', '200', '-a'], 'ipc-pair': ['-d', '5'], 'netgrant-serve': ['-t', '100'],
   'mktap': ['-b', 'br0'], 'bridge-acl': ['-c', acl], 'netgrant-bridge-helper': ['--br=br0', '--fd=6'], 'cap-drop': ['-k', 'net_admin'],
-  'netns-enter': ['--new'], 'mkipvlan': ['-c', launchConf], 'mkmacvlan': ['-c', launchConf],
+  'netns-enter': ['--new'], 'mkipvlan': ['-c', launchConf], 'mkmacvlan': ['-c', launchConf], 'mkveth': ['-c', launchConf], 'netgrant-reap': ['-o'], 'netgrant-dhcpd': ['-v'], 'mkmacvtap': ['-l', 'lo'], 'netgrant-cni': [],
 };
+/** Programs whose base options are always given: without them they run for ever (the reaper without -o sweeps until killed). */
+const ALWAYS_BASE = new Set(['netgrant-reap']);
 /** Its base options (three times in four), then generated ones. */
 const wordsFor = (prog: Program) =>
-  fc.tuple(fc.constantFrom(true, true, true, false), optionWords(usableOptions(prog), (d) => hinted(HINTS[d.name] ?? [], fixtures))).map(([base, words]) => [...(base ? BASE[prog.name]! : []), ...words]);
+  fc.tuple(fc.constantFrom(true, true, true, false), optionWords(usableOptions(prog), (d) => hinted(HINTS[d.name] ?? [], fixtures))).map(([base, words]) => [...(base || ALWAYS_BASE.has(prog.name) ? BASE[prog.name]! : []), ...words]);
 
 /** A program's options as the generator may use them (mktap --persist is documented to leave a tap). */
 const usableOptions = (p: Program) => p.options.filter((o) => !(p.name === 'mktap' && o.name === 'persist'));
@@ -116,7 +126,8 @@ for (const [name, prog] of programs) {
       fc.assert(
         fc.property(wordsFor(prog), restArb, envArb, fc.constantFrom(false, false, false, true), (words, rest, env, unprivileged) => {
           // The helper takes no program after it; ipc-pair takes a block (the server chain) first.
-          const after = name === 'netgrant-bridge-helper' ? [] : name === 'ipc-pair' ? [' true', '', ...rest] : rest;
+          // The responder, given no program, runs for ever: it always gets one, which it refuses once its options are checked.
+          const after = name === 'netgrant-bridge-helper' ? [] : name === 'ipc-pair' ? [' true', '', ...rest] : name === 'netgrant-dhcpd' ? ['true', ...rest] : rest;
           // One run in four as uid 65534: the failures of a caller without privilege.
           const argv = [...(unprivileged ? AS_NOBODY : []), name, ...words.map(noNul), ...after];
           const r = runWithFds(argv, { 3: devnull, 4: netns, 6: sock }, {

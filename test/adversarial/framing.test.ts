@@ -5,6 +5,11 @@
 // truncated, oversized, wrong fd count, too many fds (control data
 // truncated), fds after the first byte, garbage — is an error of the
 // protocol class, and no fd is left open anywhere.
+//
+// @netgrant-test-modes: in-process
+// In one chaining mode only (docs/testing.md): the framing is core's
+// recvMessage and fd-recv's use of it, the same in both modes; fd-
+// recv.test.ts runs its chains in both.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';

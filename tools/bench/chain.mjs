@@ -1,10 +1,11 @@
 // Row 1, chain overhead: five netgrant links then /bin/true, with every link
 // a real exec (NETGRANT_EXEC_ONLY=1) and with in-process chaining, against
 // `node -e 0` and a C chain of five execline programs; each with and
-// without NODE_EXTRA_CA_CERTS. Timed with hyperfine -N.
+// without NODE_EXTRA_CA_CERTS; the same two chains through the single
+// executable. Timed with hyperfine -N.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CA, knobs, run } from './lib.mjs';
+import { CA, SEA_PATH, knobs, run } from './lib.mjs';
 
 // peer-check -E -a: a real link (reads the UCSPI environment, checks,
 // exports PEERUID/PEERGID/PEERPID, hands on).
@@ -17,6 +18,9 @@ export const chainRows = [
   { key: 'c', name: 'C chain: 5 execline links + true', argv: ['/usr/lib/execline/bin/export', 'A', '1', 'export', 'B', '2', 'export', 'C', '3', 'export', 'D', '4', 'export', 'E', '5', '/bin/true'], env: {} },
   { key: 'exec', name: "netgrant, 5 links, every link exec'd", argv: five, env: { NETGRANT_EXEC_ONLY: '1' } },
   { key: 'inproc', name: 'netgrant, 5 links, in-process', argv: five, env: {} },
+  // The single executable (its code cache inside it; no startup snapshot: koffi cannot be in one, docs/single-executable.md).
+  { key: 'sea-exec', name: "single executable, 5 links, every link exec'd", argv: five, env: { PATH: SEA_PATH, NETGRANT_EXEC_ONLY: '1' } },
+  { key: 'sea', name: 'single executable, 5 links, in-process', argv: five, env: { PATH: SEA_PATH } },
 ];
 
 function hyperfine(dir, argv, env, runs) {

@@ -4,12 +4,18 @@
 // - a macvlan from mkmacvlan (the host side is a macvlan on the same parent),
 // - a tap bridged by netgrant: mktap puts one tap on a bridge and creates a
 //   second one inside the launched namespace; tap-pump.c moves frames
-//   between their fds, standing in for a VM's network backend,
+//   between their fds, standing in for a VM's network backend; and the
+//   same with the bridge-side tap pinned (per-lease anti-spoofing filter),
+// - a macvtap from mkmacvtap, its queue fd pumped by tap-pump.c to a tap in
+//   a launched namespace (the VM's place), the host side a macvlan on the
+//   macvtap's parent,
 // - a plain veth pair,
 // - slirp4netns and pasta (the host side is the loopback they forward to).
 import { openSync, closeSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
+import { build } from 'esbuild';
 import { background, benchDir, knobs, run, sh, sleep } from './lib.mjs';
+import { bundleOptions, copyNative } from '../build/build.mjs';
 
 export const MTUS = [1500, 65520];
 let port = 5300;
@@ -63,36 +69,42 @@ const setups = {
     return { measure: () => iperf(['mkmacvlan', '-c', conf], '10.77.0.1'), cleanup: () => sh('ip link del dpmh; ip link del dpm0') };
   },
 
-  async 'tap bridged by netgrant'(mtu, dir) {
+  'tap bridged by netgrant': (mtu, dir) => tapSetup(mtu, dir, false),
+
+  async 'macvtap (mkmacvtap)'(mtu, dir) {
+    sh(`ip link add dpq0 mtu ${mtu} type veth peer name dpq1 mtu ${mtu} && ip link set dpq0 up && ip link set dpq1 up && ip link add link dpq0 name dpqh type macvlan mode bridge && ip addr add 10.80.0.1/24 dev dpqh && ip link set dpqh up`);
     const pump = join(dir, 'tap-pump');
     run(['cc', '-O2', '-pthread', '-o', pump, join(benchDir, 'tap-pump.c')]);
-    sh(`ip netns add dpt && ip -n dpt link set lo up && ip link add brd0 type bridge && ip addr add 10.78.0.1/24 dev brd0 && ip link set brd0 up`);
-    const nsFd = openSync('/run/netns/dpt', 'r');
+    sh('ip netns add dpq && ip -n dpq link set lo up');
+    const nsFd = openSync('/run/netns/dpq', 'r');
     const chain = background(
-      ['mktap', '-n', 'dpt0', '-b', 'brd0', '--vnet-hdr', '-m', String(mtu), '-d', '3',
-        'mktap', '-n', 'dpt1', '--vnet-hdr', '-m', String(mtu), '--any-netns', '-N', '5', '-d', '4', pump, '3', '4'],
+      ['mkmacvtap', '-l', 'dpq0', '-n', 'dpqv', '--vnet-hdr', '-d', '3',
+        'mktap', '-n', 'dpq2', '--vnet-hdr', '-m', String(mtu), '--any-netns', '-N', '5', '-d', '4', pump, '3', '4'],
       { stdio: ['ignore', 'ignore', 'pipe', 'ignore', 'ignore', nsFd] },
     );
     closeSync(nsFd);
-    try {
-      // Both taps are made and up once the chain has exec'd into the pump.
-      await waitFor(() => {
-        if (readFileSync(`/proc/${chain.pid}/comm`, 'utf8').trim() !== 'tap-pump') throw new Error('the tap chain did not reach tap-pump');
-      }, chain);
-      sh(`ip link set brd0 mtu ${mtu} && ip -n dpt addr add 10.78.0.2/24 dev dpt1`);
-    } catch (e) {
+    const cleanup = async () => {
       await chain.stop(true);
-      sh('ip link del brd0; ip netns del dpt');
+      sh('ip link del dpqv; ip link del dpqh; ip link del dpq0; ip netns del dpq');
+    };
+    try {
+      await waitFor(() => {
+        if (readFileSync(`/proc/${chain.pid}/comm`, 'utf8').trim() !== 'tap-pump') throw new Error('the macvtap chain did not reach tap-pump');
+      }, chain);
+      // The guest's side uses the macvtap's MAC, as a guest must.
+      const mac = JSON.parse(run(['ip', '-j', 'link', 'show', 'dpqv']))[0].address;
+      sh(`ip -n dpq link set dpq2 down && ip -n dpq link set dpq2 address ${mac} && ip -n dpq link set dpq2 up && ip -n dpq addr add 10.80.0.2/24 dev dpq2`);
+    } catch (e) {
+      await cleanup();
       throw e;
     }
-    return {
-      measure: () => iperf(inNs('dpt'), '10.78.0.1', chain.pid),
-      cleanup: async () => {
-        await chain.stop(true);
-        sh('ip link del brd0; ip netns del dpt');
-      },
-    };
+    return { measure: () => iperf(inNs('dpq'), '10.80.0.1', chain.pid), cleanup };
   },
+
+  // The same chain and pump, the bridge-side tap pinned (installPin, as a
+  // pinned lease is): every frame the pump writes passes the filter. Each
+  // measurement pairs an unpinned and a pinned run (tapSetup).
+  'tap bridged by netgrant, pinned': (mtu, dir) => tapSetup(mtu, dir, true),
 
   async slirp4netns(mtu) {
     sh('ip netns add dps');
@@ -111,6 +123,77 @@ const setups = {
   },
 };
 
+/** A tap bridged by netgrant, pumped to a tap in a launched namespace; pinned if asked. */
+async function tapSetup(mtu, dir, pin) {
+  const pump = join(dir, 'tap-pump');
+  run(['cc', '-O2', '-pthread', '-o', pump, join(benchDir, 'tap-pump.c')]);
+  sh(`ip netns add dpt && ip -n dpt link set lo up && ip link add brd0 type bridge && ip addr add 10.78.0.1/24 dev brd0 && ip link set brd0 up`);
+  const nsFd = openSync('/run/netns/dpt', 'r');
+  const chain = background(
+    ['mktap', '-n', 'dpt0', '-b', 'brd0', '--vnet-hdr', '-m', String(mtu), '-d', '3',
+      'mktap', '-n', 'dpt1', '--vnet-hdr', '-m', String(mtu), '--any-netns', '-N', '5', '-d', '4', pump, '3', '4'],
+    { stdio: ['ignore', 'ignore', 'pipe', 'ignore', 'ignore', nsFd] },
+  );
+  closeSync(nsFd);
+  try {
+    // Both taps are made and up once the chain has exec'd into the pump.
+    await waitFor(() => {
+      if (readFileSync(`/proc/${chain.pid}/comm`, 'utf8').trim() !== 'tap-pump') throw new Error('the tap chain did not reach tap-pump');
+    }, chain);
+    sh(`ip link set brd0 mtu ${mtu} && ip -n dpt addr add 10.78.0.2/24 dev dpt1`);
+  } catch (e) {
+    await chain.stop(true);
+    sh('ip link del brd0; ip netns del dpt');
+    throw e;
+  }
+  const once = () => iperf(inNs('dpt'), '10.78.0.1', chain.pid);
+  // Pinned: each measurement is a pair on the same chain and pump, one run
+  // unpinned and one pinned, in alternating order (so drift in the
+  // machine's load falls on both), the pin installed and removed between
+  // them; the result is the pinned run plus the pair's ratio.
+  let order = 0;
+  const paired = async () => {
+    const guestMac = JSON.parse(run(['ip', '-n', 'dpt', '-j', 'link', 'show', 'dpt1']))[0].address;
+    const helper = await pinTapBundle(dir);
+    const pinned = async () => {
+      const p = JSON.parse(run([process.execPath, helper, 'pin', 'dpt0', guestMac, '10.78.0.2']));
+      if (p.filters.length !== 1 || p.filters[0].bpf?.name !== 'netgrant-pin') throw new Error(`dpt0 is not pinned: ${JSON.stringify(p)}`);
+      try {
+        return await once();
+      } finally {
+        run([process.execPath, helper, 'unpin', 'dpt0']);
+      }
+    };
+    const first = order++ % 2 === 0;
+    const a = first ? await once() : await pinned();
+    const b = first ? await pinned() : await once();
+    const [plain, pin] = first ? [a, b] : [b, a];
+    // Beside the throughput: the program's own time per frame, and the
+    // host path's CPU time per frame written into a bridged tap without and
+    // with the pin (load-independent where iperf3's rate is not).
+    const { ns } = JSON.parse(run([process.execPath, helper, 'cost']));
+    const pathCost = JSON.parse(run([process.execPath, helper, 'path-cost']));
+    return { ...pin, ratio: pin.gbps / plain.gbps, unpinned: plain.gbps, progNs: ns, pathCost: { unpinnedNs: pathCost.unpinnedNs, pinnedNs: pathCost.pinnedNs, ratio: pathCost.ratio } };
+  };
+  return {
+    measure: pin ? paired : once,
+    cleanup: async () => {
+      await chain.stop(true);
+      sh('ip link del brd0; ip netns del dpt');
+    },
+  };
+}
+
+/** Bundle pin-tap.ts (with koffi's native module beside it) into dir, once. */
+let pinTap;
+async function pinTapBundle(dir) {
+  if (pinTap) return pinTap;
+  const out = join(dir, 'pin-tap', 'pin-tap.cjs');
+  await build({ ...bundleOptions(), entryPoints: [join(benchDir, 'pin-tap.ts')], outfile: out });
+  copyNative(join(dir, 'pin-tap'));
+  return (pinTap = out);
+}
+
 async function waitFor(check, proc) {
   for (let i = 0; ; i++) {
     if (proc.exited()) throw new Error(`exited: ${proc.stderr()}`);
@@ -126,7 +209,7 @@ async function waitFor(check, proc) {
 /**
  * Every setup at every MTU: { name, gbps: { 1500: x, 65520: y }, cpu: {...} }
  * or an error text per cell. `pick`: the first words of the setups to run
- * (BENCH_DATAPATH=veth,macvlan,tap,slirp4netns,pasta), default all.
+ * (BENCH_DATAPATH=veth,macvlan,macvtap,tap,slirp4netns,pasta), default all.
  */
 export async function measureDatapath(dir, pick = process.env.BENCH_DATAPATH?.split(',')) {
   const rows = [];
@@ -142,6 +225,13 @@ export async function measureDatapath(dir, pick = process.env.BENCH_DATAPATH?.sp
         const r = runs.sort((a, b) => a.gbps - b.gbps)[Math.floor(runs.length / 2)];
         row.gbps[mtu] = r.gbps;
         row.cpu[mtu] = r.cpu;
+        // Paired runs (the pinned tap): the median of the pairs' ratios.
+        if (r.ratio !== undefined) {
+          (row.ratio ??= {})[mtu] = runs.map((x) => x.ratio).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
+          (row.pairs ??= {})[mtu] = runs.map((x) => ({ pinned: x.gbps, unpinned: x.unpinned }));
+          row.progNs = r.progNs;
+          (row.pathCost ??= {})[mtu] = r.pathCost;
+        }
         row.runs = runs.length;
       } catch (e) {
         row.errors[mtu] = e.message.split('\n')[0];

@@ -10,7 +10,7 @@
 import { build } from 'esbuild';
 import { join } from 'node:path';
 import { bundleOptions, copyNative } from '../build/build.mjs';
-import { CA, PYTHON, benchDir, bin, knobs, percentile, mean, runJson, startService } from './lib.mjs';
+import { CA, PYTHON, SEA_PATH, benchDir, bin, knobs, percentile, mean, runJson, startService } from './lib.mjs';
 
 export const CLIENT = join(benchDir, 'lease-client.py');
 const HELPER = '/usr/lib/qemu/qemu-bridge-helper';
@@ -73,5 +73,8 @@ export async function measureLeases(dir, bridge, n = knobs.leases) {
   const raw = await rawTapBundle(dir);
   await runJson([process.execPath, raw, bridge, String(WARMUP)]);
   rows.push(summary('raw kernel cost (one process, no start)', await runJson([process.execPath, raw, bridge, String(n)])));
+  const sea = await serviceLatency('s6', dir, bridge, n, { PATH: SEA_PATH });
+  const seaCa = await serviceLatency('s6', dir, bridge, n, { PATH: SEA_PATH, NODE_EXTRA_CA_CERTS: CA });
+  rows.push(summary('the single executable under s6-ipcserver', sea, { ca: summary('', seaCa) }));
   return rows;
 }

@@ -9,6 +9,8 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const benchDir = join(root, 'tools', 'bench');
 export const bin = join(root, 'node_modules', '.bin');
 export const PATH = `${bin}:${dirname(process.execPath)}:/usr/lib/execline/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+/** PATH with the single executable's links first (npm run build-sea; docs/single-executable.md). */
+export const SEA_PATH = `${join(root, 'packages', 'netgrant', 'dist', 'sea', 'bin')}:${PATH}`;
 export const CA = '/etc/ssl/certs/ca-certificates.crt';
 export const PYTHON = '/usr/bin/python3';
 /**

@@ -2,6 +2,8 @@
 // The prose on where the time goes lives in notes.mjs.
 import { MTUS } from './datapath.mjs';
 import { notes } from './notes.mjs';
+import { fairTargets, fairSection } from './fair-report.mjs';
+import { cniTargets, cniSection } from './cni.mjs';
 import { HEAP_BAND_MB, RSS_BAND_KB, WARM_LEASES } from '../soak/checks.mjs';
 
 const f1 = (x) => (x === undefined ? 'n/a' : x.toFixed(1));
@@ -28,6 +30,10 @@ export function targets(r) {
     const ratioCa = by.inproc.withCa.mean / by.node.withCa.mean;
     const ratioMin = by.inproc.without.min / by.node.without.min;
     t.push({ row: 1, what: 'in-process chain ≤ 1.25 × `node -e 0` (means)', value: `${f2(ratio)} × (fastest runs: ${f2(ratioMin)} ×; with NODE_EXTRA_CA_CERTS: ${f2(ratioCa)} ×)`, ok: ratio <= 1.25 });
+    if (by.sea) {
+      const sea = by.sea.without.mean / by.node.without.mean;
+      t.push({ row: 1, what: 'single executable, in-process chain ≤ 1.25 × `node -e 0` (means)', value: `${f2(sea)} × (with NODE_EXTRA_CA_CERTS: ${f2(by.sea.withCa.mean / by.node.withCa.mean)} ×)`, ok: sea <= 1.25 });
+    }
   }
   if (r.lease) {
     const [, resident, , qbh, , raw] = r.lease;
@@ -58,8 +64,23 @@ export function targets(r) {
       t.push({ row: 4, what: `${name} ≥ 4 × slirp4netns at MTU 1500`, value: `${f2(g[1500])} vs ${f2(slirp)} Gbit/s (${f1(g[1500] / slirp)} ×)`, ok: g[1500] >= 4 * slirp });
       for (const mtu of MTUS) t.push({ row: 4, what: `${name} within 10% of the veth at MTU ${mtu}`, value: `${f2(g[mtu])} vs ${f2(veth[mtu])} Gbit/s (${f2(g[mtu] / veth[mtu])} ×)`, ok: g[mtu] >= 0.9 * veth[mtu] });
     }
+    // Per-lease pinning (issue 11): the pinned tap against the unpinned one,
+    // same chain and pump, each run paired with an unpinned one (the median
+    // of the pairs' ratios).
+    const pinned = by['tap bridged by netgrant, pinned'];
+    if (pinned) for (const mtu of MTUS) t.push({ row: 4, what: `pinned tap ≥ 95% of the unpinned tap at MTU ${mtu} (paired runs)`, value: `${f2(pinned.gbps[mtu])} Gbit/s pinned, ratio ${f2(pinned.ratio?.[mtu])} ×${pinned.progNs ? ` (the program: ${pinned.progNs['ipv4-tcp']} ns per IPv4 frame, ${pinned.progNs['ipv6-tcp']} ns per IPv6)` : ''}${pinned.pathCost?.[mtu] ? `; host path CPU per 1500-byte frame ${pinned.pathCost[mtu].unpinnedNs} → ${pinned.pathCost[mtu].pinnedNs} ns` : ''}`, ok: pinned.ratio?.[mtu] >= 0.95 });
   }
+  if (r.reap) {
+    for (const x of r.reap) t.push({ row: 5, what: `${x.server}, ${x.holder} holder: tap deleted within 1 s of its holder's exit (p99)`, value: `p99 ${f1(x.afterExit.p99)} ms, max ${f1(x.afterExit.max)} ms over ${x.n} leases`, ok: x.afterExit.p99 < 1000 });
+  }
+  t.push(...fairTargets(r));
+  t.push(...cniTargets(r));
   return t;
+}
+
+function reapSection(r) {
+  const ms = (s) => (s ? `${f1(s.p50)} / ${f1(s.p99)} / ${f1(s.max)}` : '-');
+  return table(['server', 'holder', 'leases', "ms from the holder's exit to the deletion: p50 / p99 / max", 'ms from the tamper to the deletion: p50 / p99 / max'], r.reap.map((x) => [x.server, x.holder, String(x.n), ms(x.afterExit), ms(x.afterTamper)]));
 }
 
 function chainSection(r) {
@@ -102,6 +123,9 @@ export function renderTable(r) {
   if (r.lease) parts.push('2. Tap lease latency', leaseSection(r).table);
   if (r.throughput) parts.push('3. Throughput and the resident server', throughputSection(r).table, throughputSection(r).samples);
   if (r.datapath) parts.push('4. Datapath (iperf3)', datapathSection(r).table);
+  if (r.reap) parts.push('5. How long a lease outlives its holder', reapSection(r));
+  if (r.fairness) parts.push('6. Fair service under a stalling uid', fairSection(r));
+  if (r.cni) parts.push('7. netgrant-cni ADD+DEL vs ptp + host-local', cniSection(r));
   parts.push('Targets', table(['row', 'target', 'measured', ''], targets(r).map((t) => [String(t.row), t.what, t.value, t.ok ? 'met' : 'MISSED'])));
   return parts.join('\n\n');
 }
@@ -225,5 +249,24 @@ ${d.chart}
 ${tgt(4)}
 
 ${n.datapath}
-`;
+${r.reap ? `
+## 5. How long a lease outlives its holder
+
+A client with no capability takes a tap through the service (\`peer-check
+mktap -b ... fd-send\`) and exits, ${r.reap[0].n} leases per cell, one after
+another (tools/bench/reap.mjs). **Cooperative**: it just closes its fd, and
+the kernel deletes the tap. **Hostile**: before exiting it makes the tap
+persistent and gives it to root through the fd (\`TUNSETPERSIST\`,
+\`TUNSETOWNER\`), so the kernel would keep it for ever; the reaper
+(netgrant-reap beside s6-ipcserver, netgrant-serve's own) deletes it. The
+deletion is the kernel's RTM_DELLINK as \`ip -ts monitor link\` stamps it; a
+hostile lease is usually deleted at its TUNSETPERSIST notification, before
+its holder has exited; a deletion stamped before this process saw the
+exit (the kernel deletes a cooperative tap while its holder exits) counts as
+0 ms.
+
+${reapSection(r)}
+
+${tgt(5)}
+` : ''}`;
 }

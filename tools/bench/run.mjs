@@ -3,8 +3,8 @@
 // printed as a table and written to docs/perf.md (tools/bench/report.mjs).
 // Runs as root inside a network and mount namespace of its own: bridges,
 // taps, veths, namespaces and servers live only there and go with it.
-// BENCH_RUNS, BENCH_LEASES, BENCH_THROUGHPUT_LEASES, BENCH_IPERF_SECONDS, BENCH_IPERF_REPEATS make
-// quick runs; BENCH_ONLY=chain,lease,throughput,datapath picks rows and
+// BENCH_RUNS (also netgrant-cni's ADD+DEL pairs, at most 20), BENCH_LEASES, BENCH_THROUGHPUT_LEASES, BENCH_IPERF_SECONDS, BENCH_IPERF_REPEATS make
+// quick runs (BENCH_FAIR_LEASES too); BENCH_ONLY=chain,lease,throughput,datapath,reap,fairness,cni picks rows and
 // BENCH_DATAPATH=veth,macvlan,tap,slirp4netns,pasta the datapath setups;
 // BENCH_OUT is where the results go as JSON (default .build/bench.json).
 // Only a complete run with the default output rewrites docs/perf.md.
@@ -23,18 +23,26 @@ import { measureChain } from './chain.mjs';
 import { measureLeases } from './lease.mjs';
 import { measureThroughput } from './throughput.mjs';
 import { measureDatapath } from './datapath.mjs';
+import { measureReap } from './reap.mjs';
 import { renderTable, renderPerfMd } from './report.mjs';
+import { measureFairness } from './fairness.mjs';
+import { fairPerfMd } from './fair-report.mjs';
+import { measureCni, cniPerfMd } from './cni.mjs';
 
-const ALL = ['chain', 'lease', 'throughput', 'datapath'];
+const ALL = ['chain', 'lease', 'throughput', 'datapath', 'reap', 'fairness', 'cni'];
+/** Rows a saved run may lack and still be rendered (measured since). */
+const OPTIONAL = ['fairness', 'cni'];
+const verdict = (ok) => (ok ? '**met**' : '**missed**');
+const perfMd = (r) => renderPerfMd(r) + fairPerfMd(r, verdict) + cniPerfMd(r, verdict);
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : ALL;
 
 if (process.argv[2] === '--render') {
   const saved = JSON.parse(readFileSync(process.argv[3], 'utf8'));
-  if (!ALL.every((k) => saved[k])) {
+  if (!ALL.every((k) => saved[k] || OPTIONAL.includes(k))) {
     console.error(`bench: fatal: ${process.argv[3]} is not a complete run`);
     process.exit(100);
   }
-  writeFileSync(join(root, 'docs', 'perf.md'), renderPerfMd(saved));
+  writeFileSync(join(root, 'docs', 'perf.md'), perfMd(saved));
   process.exit(0);
 }
 
@@ -84,6 +92,9 @@ try {
   if (only.includes('lease')) results.lease = await measureLeases(dir, bridge);
   if (only.includes('throughput')) results.throughput = await measureThroughput(dir, bridge);
   if (only.includes('datapath')) results.datapath = await measureDatapath(dir);
+  if (only.includes('fairness')) results.fairness = await measureFairness(dir, bridge, Number(process.env.BENCH_FAIR_LEASES ?? Math.min(50, knobs.leases)));
+  if (only.includes('reap')) results.reap = await measureReap(dir, bridge);
+  if (only.includes('cni')) results.cni = await measureCni(dir);
 } finally {
   sh(`umount /etc; umount ${join(dir, 'etc-overlay')}; umount /sys; true`);
   rmSync(dir, { recursive: true, force: true });
@@ -95,6 +106,6 @@ const out = process.env.BENCH_OUT ?? join(root, '.build', 'bench.json');
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, JSON.stringify(results, null, 2));
 if (ALL.every((k) => only.includes(k)) && !process.env.BENCH_DATAPATH && !process.env.BENCH_OUT) {
-  writeFileSync(join(root, 'docs', 'perf.md'), renderPerfMd(results));
+  writeFileSync(join(root, 'docs', 'perf.md'), perfMd(results));
   console.error('bench: wrote docs/perf.md');
 }

@@ -16,7 +16,7 @@ const require = createRequire(join(root, 'package.json'));
 const out = join(root, 'packages', 'netgrant', 'dist');
 const arch = { x64: 'x64', arm64: 'arm64' }[process.arch];
 if (!arch) throw new Error(`unsupported architecture ${process.arch}`);
-const nativePkg = `@koromix/koffi-linux-${arch}`;
+export const nativePkg = `@koromix/koffi-linux-${arch}`;
 
 // koffi's require('node:util') gets tools/build/koffi-util.cjs (see there).
 const koffiUtil = {

@@ -4,7 +4,9 @@ import { randomInt } from 'node:crypto';
 
 /** The full count: `npm run soak` without knobs, the run that writes docs/soak.md. */
 export const FULL = 10000;
-const SERVER_KINDS = ['resident', 's6'];
+/** The full launcher count: `npm run soak` without knobs. */
+export const FULL_LAUNCHES = 2000;
+const SERVER_KINDS = ['resident', 's6', 'launcher'];
 
 /** Print the check lines and `N passed, N failed` (also to --summary FILE), and exit. */
 export function finish(lines, passed, failed) {
@@ -28,13 +30,13 @@ function knob(name, def) {
   return Number(v);
 }
 
-/** SOAK_LEASES, SOAK_S6_LEASES, SOAK_CONCURRENCY, SOAK_SERVERS, SOAK_SEED; checked, or exit. */
+/** SOAK_LEASES, SOAK_S6_LEASES, SOAK_LAUNCHES, SOAK_CONCURRENCY, SOAK_SERVERS, SOAK_SEED; checked, or exit. */
 export function options() {
   const leases = knob('SOAK_LEASES', FULL);
   const kinds = (process.env.SOAK_SERVERS || SERVER_KINDS.join(',')).split(',');
   if (kinds.some((k) => !SERVER_KINDS.includes(k))) fatal(`SOAK_SERVERS lists ${SERVER_KINDS.join(' and ')}, not ${JSON.stringify(process.env.SOAK_SERVERS)}`);
   return {
-    leasesFor: { resident: leases, s6: knob('SOAK_S6_LEASES', leases) },
+    leasesFor: { resident: leases, s6: knob('SOAK_S6_LEASES', leases), launcher: knob('SOAK_LAUNCHES', FULL_LAUNCHES) },
     concurrency: knob('SOAK_CONCURRENCY', 12),
     seed: knob('SOAK_SEED', randomInt(1, 2 ** 31)),
     kinds,

@@ -1,8 +1,13 @@
 # The soak's client: what a tap user runs after
-#   s6-ipcclient SOCK fd-recv -s 6 -d 3 -e TAPNAME python3 client.py BRIDGE HOLD_MS
+#   s6-ipcclient SOCK fd-recv -s 6 -d 3 -e TAPNAME python3 client.py BRIDGE HOLD_MS [greedy]
 # It proves the tap on fd 3 works, says so, holds the lease HOLD_MS, and exits.
+# greedy: once it holds the tap it also makes it persistent and gives it to
+# root through the fd (TUNSETPERSIST, TUNSETOWNER, TUNSETGROUP: no
+# capability needed), so the kernel alone would keep it for ever; the
+# lease layer must end it.
 # One line on stdout per step: `holding NAME`, then `ok NAME`; on any failure
 # `bad: what`, exit 1. Runs as the unprivileged caller, with no capabilities.
+import errno
 import fcntl
 import os
 import struct
@@ -10,6 +15,9 @@ import sys
 import time
 
 TUNGETIFF = 0x800454D2
+TUNSETPERSIST = 0x400454CB
+TUNSETOWNER = 0x400454CC
+TUNSETGROUP = 0x400454CE
 IFF_TAP = 0x2
 IFF_NO_PI = 0x1000
 IFF_UP = 0x1
@@ -29,6 +37,7 @@ def sysfs(name, attr):
 
 def main():
     bridge, hold_ms = sys.argv[1], int(sys.argv[2])
+    greedy = sys.argv[3:] == ["greedy"]
     name = os.environ.get("TAPNAME", "")
     # The fd is a tap, the kernel says which one, and it is the one announced.
     ifr = fcntl.ioctl(3, TUNGETIFF, bytes(40))
@@ -56,6 +65,16 @@ def main():
         bad("short write to the tap")
     if int(sysfs(name, "statistics/rx_packets")) != before + 1:
         bad(f"{name} did not receive the frame written to its fd")
+    if greedy:
+        # The lease layer may end the lease at the first of these: then the
+        # fd is detached from any device (EBADFD), which is the point.
+        for req, arg in ((TUNSETPERSIST, 1), (TUNSETOWNER, 0), (TUNSETGROUP, 0)):
+            try:
+                fcntl.ioctl(3, req, arg)
+            except OSError as e:
+                if e.errno != errno.EBADFD:
+                    raise
+                break
     print(f"holding {name}", flush=True)
     time.sleep(hold_ms / 1000)
     print(f"ok {name}", flush=True)

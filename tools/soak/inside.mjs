@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync, chmodSync, writeFileSync, mkdirSync, existsSync } 
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
-import { options, finish, fatal, FULL } from './cli.mjs';
+import { options, finish, fatal, FULL, FULL_LAUNCHES } from './cli.mjs';
+import { soakLaunches, launchChecks, killLaunches } from './launches.mjs';
 import { soak } from './soak.mjs';
 import { killClients } from './lease.mjs';
 import { killServers } from './server.mjs';
@@ -33,6 +34,7 @@ chmodSync(dir, 0o755);
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
     killClients();
+    killLaunches();
     killServers();
     rmSync(dir, { recursive: true, force: true });
     finish([`FAIL stopped by ${sig}`], 0, 1);
@@ -43,10 +45,19 @@ const log = (s) => console.error(`soak: ${s}`);
 log(`seed ${seed}, ${concurrency} clients at a time, Node ${nodeVersion}`);
 
 const results = [];
+let launched = null;
 let error = null;
 try {
   for (const kind of kinds) {
     const leases = leasesFor[kind];
+    if (kind === 'launcher') {
+      log(`launcher: ${leases} launches`);
+      const sh = (script) => {
+        if (spawnSync('sh', ['-c', script], { env, stdio: 'inherit' }).status !== 0) throw new Error(`${script}: failed`);
+      };
+      launched = await soakLaunches({ launches: leases, concurrency, sampleEvery: Math.ceil(leases / 10), confDir: join(root, '.build', 'soak'), env, rand: prng(seed + kinds.indexOf(kind)), log, run: sh });
+      continue;
+    }
     log(`${kind}: ${leases} leases`);
     results.push(await soak({ kind, leases, concurrency, sampleEvery: Math.min(1000, Math.ceil(leases / 10)), bridge, uid, dir, env, node, bin, rand: prng(seed + kinds.indexOf(kind)), log }));
   }
@@ -57,9 +68,10 @@ try {
 }
 if (error) finish([`FAIL the soak could not run: ${error.message}`], 0, 1);
 
-const all = results.flatMap(checks);
-const out = results.every((r) => r.leases >= FULL) ? join(root, 'docs', 'soak.md') : join(root, '.build', 'soak.md');
+const all = [...results.flatMap(checks), ...(launched ? launchChecks(launched) : [])];
+const full = results.length === 2 && results.every((r) => r.leases >= FULL) && launched?.launches >= FULL_LAUNCHES;
+const out = full ? join(root, 'docs', 'soak.md') : join(root, '.build', 'soak.md');
 mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, report({ results, checks: all, seed, concurrency, nodeVersion }));
+writeFileSync(out, report({ results, launched, checks: all, seed, concurrency, nodeVersion }));
 log(`wrote ${out.slice(root.length + 1)}`);
 finish(all.map(([name, ok]) => `${ok ? 'ok  ' : 'FAIL'} ${name}`), all.filter(([, ok]) => ok).length, all.filter(([, ok]) => !ok).length);

@@ -16,14 +16,14 @@ export function killClients() {
 }
 
 /**
- * Run one lease. kill: null (the client holds holdMs and exits), 'holding'
+ * Run one lease (greedy: the client persists and re-owns its tap, see client.py). kill: null (the client holds holdMs and exits), 'holding'
  * (SIGKILL once it reports holding its tap), or a number (SIGKILL that many
  * ms after the start, wherever the chain is then).
  * Resolves to { outcome: 'ok' | 'killed-holding' | 'killed-chain' | 'failed', ms, detail }.
  */
-export function lease({ sock, uid, bridge, holdMs, kill, env }) {
+export function lease({ sock, uid, bridge, holdMs, kill, greedy, env }) {
   const argv = ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 's6-ipcclient', sock,
-    'fd-recv', '-s', '6', '-d', '3', '-e', 'TAPNAME', '/usr/bin/python3', '-I', '-S', CLIENT, bridge, String(kill === 'holding' ? TIMEOUT_MS : holdMs)];
+    'fd-recv', '-s', '6', '-d', '3', '-e', 'TAPNAME', '/usr/bin/python3', '-I', '-S', CLIENT, bridge, String(kill === 'holding' ? TIMEOUT_MS : holdMs), ...(greedy ? ['greedy'] : [])];
   const started = process.hrtime.bigint();
   const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);

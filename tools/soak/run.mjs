@@ -6,8 +6,10 @@
 //
 //   node tools/soak/run.mjs [--summary FILE]
 //
+// Then 2,000 mkmacvlan launches (the registry under kills and hiding).
 // Knobs (environment): SOAK_LEASES (10000), SOAK_S6_LEASES (SOAK_LEASES),
-// SOAK_CONCURRENCY (12), SOAK_SERVERS (resident,s6), SOAK_SEED (random),
+// SOAK_LAUNCHES (2000), SOAK_CONCURRENCY (12), SOAK_SERVERS
+// (resident,s6,launcher), SOAK_SEED (random),
 // NETGRANT_NODE (the Node binary the toolkit runs under). docs/soak.md is
 // written only by a run with the full counts; other runs write .build/soak.md.
 //
@@ -23,7 +25,8 @@ const { seed } = options();
 if (process.env.NETGRANT_SOAK_INNER) {
   await import('./inside.mjs');
 } else {
-  const script = 'mount --make-rprivate / && mount -t sysfs netgrant-soak /sys && ip link set lo up && exec "$@"';
+  // Its own sysfs and its own /run/netgrant (the lease lock) as well.
+  const script = 'mount --make-rprivate / && mount -t sysfs netgrant-soak /sys && mkdir -p /run/netgrant && mount -t tmpfs -o mode=0755 netgrant-soak /run/netgrant && ip link set lo up && exec "$@"';
   const inner = spawn('unshare', ['--net', '--mount', '--', 'sh', '-c', script, 'sh', process.execPath, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit',
     env: { ...process.env, NETGRANT_SOAK_INNER: '1', SOAK_SEED: String(seed) },

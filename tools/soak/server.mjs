@@ -17,9 +17,30 @@ export function chain(bridge, uid, maxPerPeer) {
  * one leak signal RSS cannot give (V8 sizes its heap up and down by
  * megabytes while nothing leaks).
  */
+/** The lease reaper beside s6-ipcserver (the resident server reaps itself): the documented deployment. */
+export function startReaper(env) {
+  const proc = spawn('netgrant-reap', ['-i', '1000'], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  let log = '';
+  proc.stderr.on('data', (d) => (log += d));
+  running.add(proc.pid);
+  const exited = new Promise((resolve) => proc.on('close', () => (running.delete(proc.pid), resolve())));
+  return {
+    log: () => log,
+    async stop() {
+      try {
+        process.kill(-proc.pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+      await exited;
+    },
+  };
+}
+
 export const SERVERS = {
   s6: ({ sock, argv, concurrency }) => ['s6-ipcserver', '-1', '-c', String(concurrency * 2), sock, ...argv],
-  resident: ({ sock, argv, concurrency, node, bin }) => [node, '--trace-gc', join(bin, 'netgrant-serve'), '-1', '-c', String(concurrency * 2), sock, ...argv],
+  // Every client is one uid: its per-uid limit (-C) is the server's (-c).
+  resident: ({ sock, argv, concurrency, node, bin }) => [node, '--trace-gc', join(bin, 'netgrant-serve'), '-1', '-c', String(concurrency * 2), '-C', String(concurrency * 2), sock, ...argv],
 };
 
 /** The live JS heap (MB) after each full (mark-compact) GC in `node --trace-gc` output, in order. */
@@ -105,12 +126,21 @@ export function countTaps() {
   }).length;
 }
 
-/** flock(2)s held on this network namespace (mktap's quota lock), from /proc/locks. */
-export function namespaceLocks() {
-  const ino = statSync('/proc/self/ns/net').ino;
+/** flock(2)s held on the lease lock (mktap's quota lock, /run/netgrant/lease.lock), from /proc/locks. */
+export function leaseLocks() {
+  let id;
+  try {
+    const st = statSync('/run/netgrant/lease.lock');
+    // /proc/locks names a file MAJ:MIN:INO, the device numbers in hex.
+    const major = (st.dev >> 8) & 0xfff;
+    const minor = (st.dev & 0xff) | ((st.dev >> 12) & 0xfff00);
+    id = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${st.ino}`;
+  } catch {
+    return 0; // not made yet: nobody holds it
+  }
   return readFileSync('/proc/locks', 'utf8').split('\n').filter((l) => {
     const f = l.replace('->', '').trim().split(/\s+/);
-    return f.length > 5 && Number(f[5].split(':')[2]) === ino;
+    return f.length > 5 && f[5] === id;
   }).length;
 }
 

@@ -1,12 +1,14 @@
 // Soak one server: `leases` tap leases from `concurrency` clients at a time,
-// a random tenth of them SIGKILLed mid-lease. Every `sampleEvery` leases the
+// a random tenth of them SIGKILLed mid-lease, another tenth greedy (they
+// persist and re-own their taps through the fd, which the lease layer must
+// end: netgrant-reap beside s6-ipcserver, netgrant-serve's own reaper). Every `sampleEvery` leases the
 // clients pause until every lease has ended, and the server's open fds, RSS
 // and children, the taps left in the namespace and the quota locks held are
 // sampled.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chain, startServer, footprint, countTaps, namespaceLocks, groupMembers } from './server.mjs';
+import { chain, startServer, startReaper, footprint, countTaps, leaseLocks, groupMembers } from './server.mjs';
 import { lease } from './lease.mjs';
 import { percentile, pick } from './stats.mjs';
 
@@ -20,7 +22,7 @@ async function settle(server) {
 
 async function sample(server, leases) {
   await settle(server);
-  return { leases, ...footprint(server.pid), taps: countTaps(), locks: namespaceLocks(), fullGcs: server.fullGcHeapMb().length };
+  return { leases, ...footprint(server.pid), taps: countTaps(), locks: leaseLocks(), fullGcs: server.fullGcHeapMb().length };
 }
 
 /** CPU seconds (user + system) of this process's waited-for descendants: every client, every server and its children. */
@@ -34,12 +36,17 @@ export async function soak({ kind, leases, concurrency, sampleEvery, bridge, uid
   const sock = join(dir, `${kind}.sock`);
   const maxPerPeer = concurrency * 2;
   const cpuBefore = childrenCpu();
+  const reaper = kind === 's6' ? startReaper(env) : null;
   const server = await startServer(kind, { sock, argv: chain(bridge, uid, maxPerPeer), concurrency, env, node, bin });
   // A tenth of the leases are killed: half once the client holds its tap,
   // half at a random moment of the chain (connect, peer-check, mktap, fd-send, fd-recv).
   const killed = pick(leases, Math.floor(leases / 10), rand);
   const plan = new Map(killed.map((i, n) => [i, n % 2 === 0 ? 'holding' : 'chain']));
-  const counts = { ok: 0, 'killed-holding': 0, 'killed-chain': 0, failed: 0 };
+  // And a tenth, among the others, are greedy.
+  const killedSet = new Set(killed);
+  const others = [...Array(leases).keys()].filter((i) => !killedSet.has(i));
+  const greedy = new Set(pick(others.length, Math.floor(leases / 10), rand).map((k) => others[k]));
+  const counts = { ok: 0, 'killed-holding': 0, 'killed-chain': 0, failed: 0, greedy: 0 };
   const failures = [];
   const latencies = [];
   const samples = [await sample(server, 0)];
@@ -49,8 +56,9 @@ export async function soak({ kind, leases, concurrency, sampleEvery, bridge, uid
   const one = async (i) => {
     const p = plan.get(i);
     const kill = p === undefined ? null : p === 'holding' ? 'holding' : Math.floor(rand() * median * 1.2);
-    const r = await lease({ sock, uid, bridge, holdMs: 5 + Math.floor(rand() * 45), kill, env });
+    const r = await lease({ sock, uid, bridge, holdMs: 5 + Math.floor(rand() * 45), kill, greedy: greedy.has(i), env });
     counts[r.outcome]++;
+    if (greedy.has(i) && r.outcome === 'ok') counts.greedy++;
     if (r.ms !== null) latencies.push(r.ms);
     if (r.outcome === 'failed' && failures.push(`lease ${i}: ${r.detail}`) <= 3) log(`${kind}: lease ${i} failed: ${r.detail}`);
   };
@@ -69,6 +77,8 @@ export async function soak({ kind, leases, concurrency, sampleEvery, bridge, uid
   const aliveAtEnd = server.alive();
   const end = await server.stop();
   await sleep(100);
+  const tapsAfterStop = countTaps();
+  await reaper?.stop();
   const cpuSeconds = childrenCpu() - cpuBefore;
   return {
     kind,
@@ -76,6 +86,7 @@ export async function soak({ kind, leases, concurrency, sampleEvery, bridge, uid
     leases,
     concurrency,
     plannedKills: { holding: [...plan.values()].filter((v) => v === 'holding').length, chain: [...plan.values()].filter((v) => v === 'chain').length },
+    plannedGreedy: greedy.size,
     counts,
     failures,
     wallMs,
@@ -84,10 +95,10 @@ export async function soak({ kind, leases, concurrency, sampleEvery, bridge, uid
     samples,
     aliveAtEnd,
     end,
-    tapsAfterStop: countTaps(),
-    locksAfterStop: namespaceLocks(),
+    tapsAfterStop,
+    locksAfterStop: leaseLocks(),
     processesLeft: groupMembers(server.pid),
-    serverLog: server.log(),
+    serverLog: server.log() + (reaper ? reaper.log() : ''),
     fullGcHeapMb: server.fullGcHeapMb(),
   };
 }

@@ -2,6 +2,11 @@
 // qemu-bridge-helper (the oracle, given the same file as /etc/qemu/bridge.conf
 // in a mount namespace of its own, creating a real tap on an existing
 // bridge when it allows). Every decision must agree.
+//
+// @netgrant-test-modes: in-process
+// In one chaining mode only (docs/testing.md): bridge.conf parsing judged
+// against qemu-bridge-helper, the same code whichever way bridge-acl is
+// reached.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';

@@ -137,14 +137,37 @@ const LOCK_NAP_MAX_MS = 50;
 export function lockExclusive(fd: number, timeoutMs: number, what: string): void {
   const deadline = Date.now() + timeoutMs;
   const nap = new Int32Array(new SharedArrayBuffer(4));
-  for (let ms = 1; ; ms = Math.min(ms * 2, LOCK_NAP_MAX_MS)) {
-    if ((flockFn(fd, LOCK_EX | LOCK_NB) as number) === 0) return;
-    const e = SysError.last(what);
-    if (e.code !== 'EWOULDBLOCK' && e.code !== 'EAGAIN' && e.code !== 'EINTR') throw e;
-    const left = deadline - Date.now();
-    if (left <= 0) throw new SysError(what, 110 /* ETIMEDOUT */, `still locked after ${timeoutMs} ms`);
-    Atomics.wait(nap, 0, 0, Math.min(ms, left));
+  for (let ms = 1; !tryLock(fd, what); ms = Math.min(ms * 2, LOCK_NAP_MAX_MS)) {
+    Atomics.wait(nap, 0, 0, Math.min(ms, napLeft(deadline, timeoutMs, what)));
   }
+}
+
+/**
+ * lockExclusive for a caller that must not block its thread (a link inside
+ * the resident server): between tries it awaits nap(ms), which resolves to
+ * false once a bound of the caller's own (the connection's deadline) has
+ * passed. Throws SysError ETIMEDOUT when either expires.
+ */
+export async function lockExclusiveAsync(fd: number, timeoutMs: number, what: string, nap: (ms: number) => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let ms = 1; !tryLock(fd, what); ms = Math.min(ms * 2, LOCK_NAP_MAX_MS)) {
+    if (!(await nap(Math.min(ms, napLeft(deadline, timeoutMs, what))))) throw new SysError(what, 110 /* ETIMEDOUT */, 'still locked at the connection\'s deadline');
+  }
+}
+
+/** One non-blocking try: true if fd is now locked, false if someone else holds it. */
+function tryLock(fd: number, what: string): boolean {
+  if ((flockFn(fd, LOCK_EX | LOCK_NB) as number) === 0) return true;
+  const e = SysError.last(what);
+  if (e.code !== 'EWOULDBLOCK' && e.code !== 'EAGAIN' && e.code !== 'EINTR') throw e;
+  return false;
+}
+
+/** The ms left before deadline; ETIMEDOUT once none is. */
+function napLeft(deadline: number, timeoutMs: number, what: string): number {
+  const left = deadline - Date.now();
+  if (left <= 0) throw new SysError(what, 110 /* ETIMEDOUT */, `still locked after ${timeoutMs} ms`);
+  return left;
 }
 
 export function unlock(fd: number): void {

@@ -17,7 +17,7 @@
 import { fstatSync } from 'node:fs';
 import { libc, check } from './ffi.js';
 import { InputError } from './errors.js';
-import { open, closeQuietly, setCloexec, O_RDONLY, O_PATH } from './fd.js';
+import { open, closeQuietly, setCloexec, getStatusFlags, O_RDONLY, O_PATH } from './fd.js';
 
 export const CLONE_NEWTIME = 0x80;
 export const CLONE_FS = 0x200;
@@ -91,6 +91,9 @@ export function nsType(fd: number): number {
  */
 export function checkNamespace(fd: number, nstype: number, what = `fd ${fd}`): void {
   if (!isNamespace(fd)) throw new InputError(`${what} is not a namespace`);
+  // An O_PATH fd of a namespace passes fstatfs but no ioctl or setns takes
+  // it (EBADF): it is the wrong kind of fd, the caller's input, like any other.
+  if (getStatusFlags(fd) & O_PATH) throw new InputError(`${what} is an O_PATH fd of a namespace: open it O_RDONLY`);
   if (nstype === 0) return;
   const t = nsType(fd);
   if (t !== nstype) throw new InputError(`${what} is a ${nsTypeName(t)} namespace, not a ${nsTypeName(nstype)} namespace`);
@@ -151,6 +154,26 @@ export function openNamespaceUntrusted(path: string, nstype = CLONE_NEWNET): num
 /** The calling thread's network namespace, O_RDONLY|O_CLOEXEC (/proc/thread-self/ns/net). */
 export function currentNetns(): number {
   return open('/proc/thread-self/ns/net', O_RDONLY);
+}
+
+/**
+ * fn with this thread in network namespace fd (none: where it is), and back
+ * in its own namespace afterwards, whatever fn did. Synchronous: nothing
+ * else runs on the thread while it is away.
+ */
+export function inNetns<T>(fd: number | undefined, fn: () => T): T {
+  if (fd === undefined) return fn();
+  const home = currentNetns();
+  try {
+    setns(fd, CLONE_NEWNET);
+    try {
+      return fn();
+    } finally {
+      setns(home, CLONE_NEWNET);
+    }
+  } finally {
+    closeQuietly(home);
+  }
 }
 
 /**

@@ -56,23 +56,24 @@ if (process.env.EXPLICIT_ENV_CHILD) {
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (err += d));
     const pid = child.pid!;
-    let exe = '';
-    // The exe link changes early in execve, the argument area only later
-    // (begin_new_exec, then create_elf_tables): wait for both.
-    const argsSet = () => {
+    // Wait until the exec'd shell is blocked in its `read x`, read(0, …)
+    // (x86-64 syscall 0 in /proc/PID/syscall). Neither the exe link nor the
+    // argument area says that execve is over: begin_new_exec switches both
+    // before it closes the close-on-exec fds (seen: Node's fd 3, gone a
+    // moment later, under load).
+    const inRead = () => {
       try {
-        return readFileSync(`/proc/${pid}/cmdline`).length > 0;
+        return readFileSync(`/proc/${pid}/syscall`, 'utf8').startsWith('0 0x0 ');
       } catch {
         return true; // gone: the assertions below say so
       }
     };
-    for (let i = 0; i < 200 && (exe !== '/usr/bin/dash' || !argsSet()); i++) {
-      await sleep(25);
-      try {
-        exe = readlinkSync(`/proc/${pid}/exe`);
-      } catch {
-        break;
-      }
+    for (let i = 0; i < 400 && !inRead(); i++) await sleep(25);
+    let exe = '';
+    try {
+      exe = readlinkSync(`/proc/${pid}/exe`);
+    } catch {
+      // gone: the assertion says so
     }
     try {
       assert.is(exe, '/usr/bin/dash', `exec'd program running (stderr: ${err})`);
@@ -84,7 +85,14 @@ if (process.env.EXPLICIT_ENV_CHILD) {
       const fds = readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
       // 7: kept by the link; 9: inherited and untouched, handed on; 8: inherited,
       // closed by the link and its number reused by one of ours: not handed on.
-      assert.equal(fds, [0, 1, 2, 7, 9], 'exactly stdio, the kept fd and the untouched inherited fd');
+      const what = fds.map((fd) => {
+        try {
+          return `${fd} ${readlinkSync(`/proc/${pid}/fd/${fd}`)}`;
+        } catch {
+          return `${fd} ?`;
+        }
+      });
+      assert.equal(fds, [0, 1, 2, 7, 9], `exactly stdio, the kept fd and the untouched inherited fd (${what.join(', ')})`);
       for (const fd of [0, 1, 2]) {
         const flags = parseInt(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').match(/flags:\s+(\d+)/)![1]!, 8);
         assert.is(flags & 0o4000, 0, `fd ${fd} blocking`);

@@ -9,7 +9,7 @@ import {
   CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWCGROUP, CLONE_NEWTIME,
   unshare, unshareNet, setns, checkNamespace, openNamespace, openNamespaceUntrusted, currentNetns, isNamespace, nsType,
   nsTypeName, userNsOf, userNsOwnerUid, nsOwnerUid, nsId, sameNamespace, exec, close, isCloexec, listOpenFds,
-  InputError, SysError,
+  InputError, SysError, open, O_PATH,
 } from '@netgrant/core';
 import { NOBODY, sh, tempDir, caught } from '../../../tools/test/lib/harness.js';
 
@@ -189,8 +189,14 @@ function defineTests(): void {
       checkNamespace(mnt, 0);
       checkNamespace(net, CLONE_NEWNET);
       checkNamespace(mnt, CLONE_NEWNS);
+      // An O_PATH fd of the right namespace: bad input (100), not a failed ioctl (EBADF, 111).
+      const pathFd = open('/proc/thread-self/ns/net', O_PATH);
+      e = caught(() => setns(pathFd));
+      assert.is(e!.name, 'InputError');
+      assert.is(e!.message, `fd ${pathFd} is an O_PATH fd of a namespace: open it O_RDONLY`);
+      assert.throws(() => checkNamespace(pathFd, 0, '-N'), (x: unknown) => x instanceof InputError && /^-N is an O_PATH fd/.test(x.message));
       assert.is(readlinkSync('/proc/thread-self/ns/net'), link, 'still in the same netns');
-      for (const fd of [f, mnt, net, user]) close(fd);
+      for (const fd of [f, mnt, net, user, pathFd]) close(fd);
     } finally {
       cleanup();
     }

@@ -30,7 +30,8 @@ test('-d places the client end at one fd', async () => {
 test('from Node: spawnOnSocketpair + sendMessage/recvMessage', async () => {
   const pair = await spawnOnSocketpair(['peer-check', '-a', 'fd-recv', '-s', '0', '-e', 'WANT', 'sh', '-c', 'exec 3</etc/hostname; exec fd-send -s 1 -d 3 -e WANT -e PEERUID'], BASE_ENV);
   sendMessage(pair.fd, encodeEnv([['WANT', 'x']]));
-  const m = await recvMessage(pair.fd, { timeoutMs: 5000 });
+  // Four links, in exec-only mode four Node starts: seconds each on a loaded machine (CI under Node 26 timed out at 5 s).
+  const m = await recvMessage(pair.fd, { timeoutMs: 30000 });
   assert.equal(decodeEnv(m.payload), [['WANT', 'x'], ['PEERUID', '0']]);
   assert.is(m.fds.length, 1);
   const buf = Buffer.alloc(64);

@@ -1,6 +1,6 @@
 // mkipvlan: a network namespace of one's own with an ipvlan interface and an
 // address from a subnet the administrator listed (core's launcher).
-import { launcherProgram } from '@netgrant/core';
+import { launcherProgram } from '@netgrant/lease';
 
 export const program = launcherProgram({
   name: 'mkipvlan',

@@ -1,11 +1,16 @@
 // mkipvlan on this machine's kernel, which has no ipvlan: the launch fails
 // cleanly at link creation and leaves nothing. The real launches run in the
-// kernel VM lane (mkipvlan.vm.test.ts) on Debian's stock kernel.
+// kernel VM lane (mkipvlan.vm.test.ts) on Debian's stock kernel; the
+// launcher suite's tests that fail before any link exists (configuration
+// and options) run here, natively.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, sh, tempDir, failsWith } from '../../../tools/test/lib/harness.js';
+import { launcherSuite } from '../../../tools/test/lib/launcher.js';
+
+launcherSuite({ prog: 'mkipvlan', wrongMode: ['bridge', /-m: expected l3s, l3, l2/], routesViaGateway: false, parts: ['input'] });
 
 const { dir, cleanup } = tempDir();
 sh('ip link add ip0 type veth peer name ip1 && ip addr add 10.40.0.1/24 dev ip0 && ip link set ip0 up');

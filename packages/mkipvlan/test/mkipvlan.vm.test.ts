@@ -1,13 +1,21 @@
 // mkipvlan in the kernel VM lane (tools/guest/vm-lane.mjs): Debian's stock
 // kernel has ipvlan. The launcher suite in the default mode (l3s), then
 // what is ipvlan's own: the modes' routes, and the kernel's duplicate check
-// (EADDRINUSE) arbitrating addresses mkipvlan cannot see.
+// (EADDRINUSE) arbitrating addresses mkipvlan cannot see; -N into a
+// client's own namespace (mkmacvlan's -N is tested natively in full).
+//
+// @netgrant-test-modes: in-process
+// In one chaining mode only (docs/testing.md): the VM lane is for the
+// kernel's ipvlan; the launchers' exec path is shared code
+// (@netgrant/lease), run natively in both modes by mkmacvlan's tests.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { run, sh, failsWith, until } from '../../../tools/test/lib/harness.js';
+import { run, sh, failsWith, until, NOBODY } from '../../../tools/test/lib/harness.js';
 import { launcherSuite, hold } from '../../../tools/test/lib/launcher.js';
+import { as, background } from '../../../tools/test/lib/launcher-attacks.js';
+import { openSync, closeSync } from 'node:fs';
 
-const { conf } = launcherSuite({ prog: 'mkipvlan', wrongMode: ['bridge', /-m: expected l3s, l3, l2/], routesViaGateway: false });
+const { conf } = launcherSuite({ prog: 'mkipvlan', wrongMode: ['bridge', /-m: expected l3s, l3, l2/], routesViaGateway: false, race: { launches: 8, prefix: 29 }, parts: ['kernel'] });
 
 test('mkipvlan: the modes: l2 routes via the gateway, l3 and l3s through the device; the kernel reports the mode', () => {
   const c = conf('10.30.0.0/24\n');
@@ -53,6 +61,36 @@ test('mkipvlan: a launch ends with its last process, and its address is free aga
   let again = run(['true']);
   await until(() => (again = run(['mkipvlan', '-c', c, 'sh', '-c', 'echo $NETADDRS'])).status === 0, 10000);
   assert.is(again.stdout.trim(), '10.31.0.2/30', again.stderr);
+});
+
+test('mkipvlan -N: the ipvlan goes into a client\'s own namespace (uid 65534, unshare -rn) with a pool address; root there, the client cannot take a launched neighbour\'s address (EADDRINUSE); the same namespace twice, another uid\'s: refused', async () => {
+  const c = conf('10.34.0.0/29\n');
+  sh('ip link add np0 type veth peer name np1 && ip addr add 10.34.0.1/29 dev np0 && ip link set np0 up && ip link set np1 up');
+  const neighbour = await hold(['mkipvlan', '-c', c]);
+  const k = await background([...as(NOBODY), 'unshare', '-rn', 'sh', '-c', 'echo ready; exec sleep 300']);
+  const ns = openSync(`/proc/${k.proc.pid}/ns/net`, 'r');
+  const withNs = (env: Record<string, string>, script: string) => run(['mkipvlan', '-c', c, '-N', '5', 'sh', '-c', script], { env, stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', ns] });
+  try {
+    const r = withNs({ PEERUID: String(NOBODY) }, 'echo "$NETIF $NETADDRS"');
+    assert.is(r.status, 0, r.stderr);
+    const [ifname, addr] = r.stdout.trim().split(' ');
+    assert.is(ifname, 'eth0');
+    assert.match(addr!, /^10\.34\.0\.[2-6]\/29$/);
+    assert.is.not(addr, neighbour.vars.NETADDRS);
+    const inside = run([...as(NOBODY), 'nsenter', '--preserve-credentials', '-U', '-n', '-t', String(k.proc.pid), 'sh', '-c',
+      `ip -4 -o addr show eth0 | cut -d" " -f7; ip addr add ${neighbour.vars.NETADDRS!.split('/')[0]}/32 dev eth0`]);
+    assert.is(inside.stdout.trim(), addr);
+    // The kernel's extended ack (ipvlan's address validator: EADDRINUSE).
+    assert.match(inside.stderr, /Address already (in use|assigned to an ipvlan device)/, inside.stdout + inside.stderr);
+    const twice = withNs({ PEERUID: String(NOBODY) }, 'true');
+    assert.is(failsWith(twice, 'mkipvlan', 1, /-N: that namespace already has a launched interface/), null, twice.stderr);
+    const other = withNs({ PEERUID: '1000' }, 'true');
+    assert.is(failsWith(other, 'mkipvlan', 1, /-N: the network namespace is not owned by uid 1000/), null, other.stderr);
+  } finally {
+    closeSync(ns);
+    k.proc.kill('SIGKILL');
+    neighbour.proc.kill('SIGKILL');
+  }
 });
 
 test.run();

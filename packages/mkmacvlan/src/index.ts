@@ -1,5 +1,5 @@
 // mkmacvlan: the same launcher with a macvlan interface.
-import { launcherProgram } from '@netgrant/core';
+import { launcherProgram } from '@netgrant/lease';
 
 export const program = launcherProgram({
   name: 'mkmacvlan',

@@ -3,9 +3,10 @@
 // before any system call changes state.
 import {
   UsageError, InputError, DeniedError, checkIfName, parseUint, parseFdList, parseUser, parseGroup,
-  optString, optFlag, peerId, type Env, type OptionValues,
+  optString, optFlag, optList, peerId, parseIp, openTrustedFile, type Env, type OptionValues,
 } from '@netgrant/core';
-import { parseMac } from './mac.js';
+import { parsePoolConfig, macOption, queueFds, type PoolConfig } from '@netgrant/lease';
+import { closeSync } from 'node:fs';
 
 export interface Plan {
   type: 'tap' | 'tun';
@@ -29,6 +30,16 @@ export interface Plan {
   maxPerPeer: number | undefined;
   /** The peer's uid, when known (PEERUID). */
   peerUid: number | undefined;
+  /** The MAC the guest must use (exported as GUESTMAC), if any: explicit, random or stable. */
+  guestMac: Buffer | 'random' | 'stable' | undefined;
+  /** Addresses the guest may use as its source (--guest-ip). */
+  guestIps: string[];
+  /** Filter every frame from the guest (--pin). */
+  pin: boolean;
+  /** The administrator's pool (--pool): the guest gets one address per subnet. */
+  pool: PoolConfig | undefined;
+  /** No bridge: the host side routes the guest's addresses (--routed, needs --pool). */
+  routed: boolean;
 }
 
 
@@ -36,6 +47,13 @@ export interface Plan {
 function requested(env: Env): { queues?: string; mtu?: string; name?: string; vnetHdr?: string } {
   const pick = (k: string) => env.get(k);
   return { queues: pick('REQQUEUES'), mtu: pick('REQMTU'), name: pick('REQNAME'), vnetHdr: pick('REQVNETHDR') };
+}
+
+/** The pool file: the administrator's (trusted: root's, not writable by others, on mktap's own filesystem), read once. */
+function readPool(path: string): PoolConfig {
+  const file = openTrustedFile(path, { sameFilesystemAs: process.argv[1] ?? '/' });
+  closeSync(file.fd);
+  return parsePoolConfig(file.text, path);
 }
 
 export function makePlan(opts: OptionValues, env: Env): Plan {
@@ -53,7 +71,7 @@ export function makePlan(opts: OptionValues, env: Env): Plan {
   const macText = optString(opts, 'mac');
   const stable = optFlag(opts, 'stable-mac');
   if (macText !== undefined && stable) throw new UsageError('-a and --stable-mac exclude each other');
-  const mac: Plan['mac'] = macText !== undefined ? parseMac(macText, '-a') : stable ? 'stable' : 'random';
+  const mac: Plan['mac'] = macText !== undefined ? macOption(macText, '-a') : stable ? 'stable' : 'random';
   const bridgeText = optString(opts, 'bridge');
   let bridge = bridgeText === undefined ? undefined : checkIfName(bridgeText, '-b');
   if (optFlag(opts, 'bridge-from-acl')) {
@@ -117,22 +135,35 @@ export function makePlan(opts: OptionValues, env: Env): Plan {
       const prefix = optString(opts, 'name-prefix');
       if (prefix === undefined) throw new DeniedError('request for a name refused: no --name-prefix set');
       const want = checkIfName(req.name, 'REQNAME');
+      if (want.includes('%')) throw new InputError('REQNAME: a name with % is a kernel template; give a plain name or none');
       if (!want.startsWith(prefix) || want === prefix) throw new DeniedError(`request for name ${JSON.stringify(want)} refused: names must start with ${JSON.stringify(prefix)}`);
       name = want;
     }
   }
 
-  const fdsText = optString(opts, 'fd');
-  let fds: number[];
-  if (fdsText === undefined) fds = Array.from({ length: queues }, (_, i) => 3 + i);
-  else {
-    const listed = parseFdList(fdsText, '-d');
-    if (listed.length === 1) fds = Array.from({ length: queues }, (_, i) => listed[0]! + i);
-    else if (listed.length === queues) fds = listed;
-    else throw new UsageError(`-d lists ${listed.length} fds for ${queues} queues`);
-  }
-  if (netnsFd !== undefined && fds.includes(netnsFd)) throw new UsageError(`-d: fd ${netnsFd} is the namespace fd`);
-  if (fds.some((f) => f <= 2)) throw new UsageError('-d: fds 0, 1 and 2 are stdio');
+  const guestText = optString(opts, 'guest-mac');
+  const guestMac: Plan['guestMac'] = guestText === undefined ? undefined : guestText === 'random' || guestText === 'stable' ? guestText : macOption(guestText, '--guest-mac');
+  if (guestMac === 'stable' && peerUid === undefined) throw new InputError('--guest-mac stable: PEERUID not set (run peer-check first)');
+  const guestIps = optList(opts, 'guest-ip').map((a) => {
+    const ip = parseIp(a);
+    if (!ip) throw new UsageError(`--guest-ip: not an IPv4 or IPv6 address: ${JSON.stringify(a)}`);
+    return a;
+  });
+  const pin = optFlag(opts, 'pin');
+  if (typeText === 'tun' && (guestMac !== undefined || guestIps.length || pin)) throw new UsageError('--guest-mac, --guest-ip and --pin need a tap (-t tap)');
+  if (guestIps.length && !pin) throw new UsageError('--guest-ip needs --pin (the addresses are what the filter lets through)');
 
-  return { type: typeText, name, queues, vnetHdr, owner, group, persist, mtu, txqueuelen, mac, bridge, fds, netnsFd, anyNetns, maxPerPeer, peerUid };
+  const poolPath = optString(opts, 'pool');
+  const routed = optFlag(opts, 'routed');
+  if ((poolPath !== undefined || routed) && typeText === 'tun') throw new UsageError('--pool and --routed need a tap (-t tap)');
+  if (routed && poolPath === undefined) throw new UsageError('--routed needs --pool (the addresses it routes)');
+  if (routed && bridge !== undefined) throw new UsageError('--routed attaches no bridge: it excludes -b and --bridge-from-acl');
+  if (poolPath !== undefined && !routed && bridge === undefined) throw new UsageError('--pool needs a bridge (-b, --bridge-from-acl) or --routed');
+  const pool = poolPath === undefined ? undefined : readPool(poolPath);
+
+  const fds = queueFds(optString(opts, 'fd'), queues, netnsFd);
+
+  return { type: typeText, name, queues, vnetHdr, owner, group, persist, mtu, txqueuelen, mac, bridge, fds, netnsFd, anyNetns, maxPerPeer, peerUid,
+    // A pool's lease names its guest: GUESTMAC, the record's and the DHCP responder's.
+    guestMac: guestMac ?? (pool ? 'random' : undefined), guestIps, pin, pool, routed };
 }

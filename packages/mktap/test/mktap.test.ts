@@ -134,7 +134,7 @@ test('quota: --max-per-peer counts the peer\'s live taps from the kernel, also u
   const a = await hold(chain, env);
   const b = await hold(chain, env);
   const third = run([...chain, 'true'], { env });
-  assert.is(failsWith(third, 'mktap', 1, /quota reached: uid 5000 owns 2 tap\/tun devices here, at most 2/), null, third.stderr);
+  assert.is(failsWith(third, 'mktap', 1, /quota reached: uid 5000 holds 2 tap\/tun leases here, at most 2/), null, third.stderr);
   assert.is(run([...chain, 'true'], { env: { PEERUID: '5001', PEERGID: '5001' } }).status, 0, 'another peer has its own quota');
   a.proc.kill('SIGKILL');
   assert.ok(await until(() => link(a.out) === undefined));
@@ -170,6 +170,14 @@ test('-N: a tap in a namespace the peer owns; refused for another owner or a non
     const mnt = openSync('/proc/self/ns/mnt', 'r');
     const mntNs = run(['mktap', '-N', '5', 'true'], { env: { PEERUID: '0', PEERGID: '0' }, stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', mnt] });
     assert.is(failsWith(mntNs, 'mktap', 100, /not a net namespace/), null, mntNs.stderr);
+    // The server's own namespace is never a client's, even with --any-netns.
+    const own = openSync('/proc/self/ns/net', 'r');
+    for (const extra of [[], ['--any-netns']]) {
+      const ownNs = run(['mktap', '-N', '5', ...extra, 'true'], { env: { PEERUID: '0', PEERGID: '0' }, stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', own] });
+      assert.is(failsWith(ownNs, 'mktap', 1, /-N: the server's own network namespace/), null, ownNs.stderr);
+    }
+    const noPeer = run(['mktap', '-N', '5', 'true'], { stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', ns] });
+    assert.is(failsWith(noPeer, 'mktap', 100, /-N: PEERUID not set/), null, noPeer.stderr);
     const missing = run(['mktap', '-N', '5', 'true'], { env: { PEERUID: '0', PEERGID: '0' } });
     assert.is(failsWith(missing, 'mktap', 100, /-N: fd 5 is not open/), null, missing.stderr);
     void inside;
@@ -206,6 +214,13 @@ const bad: [string, string[], Record<string, string>, number, RegExp][] = [
   ['tun with a bridge', ['-t', 'tun', '-b', 'br-t0'], {}, 100, /need a tap/],
   ['--bridge-from-acl without bridge-acl', ['--bridge-from-acl'], {}, 100, /ACLBRIDGE not set/],
   ['-b with --bridge-from-acl', ['-b', 'br-t0', '--bridge-from-acl'], { ACLBRIDGE: 'br-t0' }, 100, /exclude each other/],
+  ['bad guest MAC', ['--guest-mac', '02:00:00:00:00'], {}, 100, /--guest-mac: not a MAC address/],
+  ['multicast guest MAC', ['--guest-mac', '03:00:00:00:00:01'], {}, 100, /--guest-mac: .* multicast/],
+  ['stable guest MAC without peer', ['--guest-mac', 'stable'], {}, 100, /--guest-mac stable: PEERUID not set/],
+  ['--guest-ip without --pin', ['--guest-ip', '10.0.0.2'], {}, 100, /--guest-ip needs --pin/],
+  ['bad --guest-ip', ['--pin', '--guest-ip', '10.0.0.256'], {}, 100, /--guest-ip: not an IPv4 or IPv6 address/],
+  ['--guest-ip with a prefix', ['--pin', '--guest-ip', '10.0.0.0/24'], {}, 100, /--guest-ip: not an IPv4 or IPv6 address/],
+  ['--pin on a tun', ['-t', 'tun', '--pin'], {}, 100, /need a tap/],
 ];
 for (const [name, args, env, code, re] of bad) {
   test(`bad input: ${name} (and no device left)`, () => {
@@ -215,6 +230,35 @@ for (const [name, args, env, code, re] of bad) {
     assert.is(tunLinks().length, before);
   });
 }
+
+test('--guest-mac is exported as GUESTMAC (stable: the same for the same peer and name, not the host side); --pin attaches the filter before the fd is handed on', () => {
+  const env = { PEERUID: '5000', PEERGID: '5000' };
+  const show = (extra: string[]) => run(['mktap', '-n', 'gm0', '-b', 'br-t0', ...extra, 'sh', '-c', 'echo "$GUESTMAC $TAPMAC"; tc filter show dev gm0 ingress'], { env });
+  const a = show(['--guest-mac', 'stable', '--pin', '--guest-ip', '10.0.0.2', '--guest-ip', 'fd00::2']);
+  assert.is(a.status, 0, a.stderr);
+  const [guest, host] = a.stdout.split('\n')[0]!.split(' ');
+  assert.match(guest!, /^02(:[0-9a-f]{2}){5}$/);
+  assert.is.not(guest, host);
+  assert.match(a.stdout, /bpf .*netgrant-pin direct-action/);
+  assert.is(show(['--guest-mac', 'stable']).stdout.split(' ')[0], guest);
+  const plain = show(['--guest-mac', '02:11:22:33:44:55']);
+  assert.is(plain.stdout.split('\n')[0], `02:11:22:33:44:55 ${plain.stdout.split('\n')[0]!.split(' ')[1]}`);
+  assert.not.match(plain.stdout, /bpf/, 'no filter without --pin');
+  assert.match(show(['--guest-mac', 'random']).stdout, /^02(:[0-9a-f]{2}){5} /);
+});
+
+test('--pin into a namespace the peer owns is refused (its owner could remove the filter), and leaves nothing', async () => {
+  const holder = spawn('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'unshare', '--user', '--net', 'sleep', '30'], { stdio: 'ignore' });
+  try {
+    await sleep(300);
+    const ns = openSync(`/proc/${holder.pid}/ns/net`, 'r');
+    const r = run(['mktap', '-N', '5', '--owner-from-peer', '--pin', 'true'], { env: { PEERUID: String(NOBODY), PEERGID: String(NOBODY) }, stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', ns] });
+    assert.is(failsWith(r, 'mktap', 100, /--pin: the target namespace is owned by a user namespace of its own/), null, r.stderr);
+    assert.is(run(['nsenter', `--net=/proc/${holder.pid}/ns/net`, 'ip', '-o', 'link', 'show', 'type', 'tun']).stdout, '');
+  } finally {
+    holder.kill('SIGKILL');
+  }
+});
 
 test('no device left behind by the whole file', () => {
   assert.equal(tunLinks().map((l) => l.ifname), []);

@@ -8,23 +8,27 @@ import {
 import { writeSync, unlinkSync } from 'node:fs';
 import { openListener, type ListenFrom } from './listener.js';
 import { serve } from './serve.js';
+import { startServerReaper } from './reap.js';
 
 export const program: Program = {
   name: 'netgrant-serve',
-  usage: '[-1] [-v] [-c MAXCONN] [-t MS] [-a MODE] [-b BACKLOG] (PATH | -0 | -L) prog...',
+  usage: '[-1] [-v] [--no-reap] [-c MAXCONN] [-C MAXPERUID] [-t MS] [-a MODE] [-b BACKLOG] (PATH | -0 | -L) prog...',
   options: [
     { name: 'ready', short: '1' },
     { name: 'verbose', short: 'v' },
     { name: 'maxconn', short: 'c', value: true },
+    { name: 'maxperuid', short: 'C', value: true },
     { name: 'timeout', short: 't', value: true },
     { name: 'mode', short: 'a', value: true },
     { name: 'backlog', short: 'b', value: true },
     { name: 'stdin', short: '0' },
     { name: 'systemd', short: 'L' },
+    { name: 'no-reap' },
   ],
   async run(chain, opts) {
     if (!chain.resolveOwn) throw new InputError('the resident server runs from the netgrant bundle only');
     const maxConn = parseUint(optString(opts, 'maxconn') ?? '40', '-c', 1, 10000);
+    const maxPerUid = parseUint(optString(opts, 'maxperuid') ?? String(Math.min(8, maxConn)), '-C', 1, maxConn);
     const timeoutMs = parseUint(optString(opts, 'timeout') ?? '10000', '-t', 1, 3600000);
     const modeText = optString(opts, 'mode') ?? '0777';
     if (!/^0?[0-7]{3}$/.test(modeText)) throw new UsageError(`-a: not an octal mode: ${modeText}`);
@@ -54,6 +58,7 @@ export const program: Program = {
     };
     process.on('SIGTERM', cleanup);
     process.on('SIGINT', cleanup);
+    if (!optFlag(opts, 'no-reap')) startServerReaper(optFlag(opts, 'verbose'));
     if (optFlag(opts, 'ready')) {
       try {
         writeSync(1, '\n');
@@ -61,6 +66,6 @@ export const program: Program = {
         say('netgrant-serve', 'warning', 'could not write the readiness notification on fd 1');
       }
     }
-    await serve({ listener, chain: resident, maxConn, timeoutMs, verbose: optFlag(opts, 'verbose') });
+    await serve({ listener, chain: resident, maxConn, maxPerUid, timeoutMs, verbose: optFlag(opts, 'verbose') });
   },
 };

@@ -10,7 +10,10 @@ import { startServer } from '../../../tools/test/lib/service.js';
 
 const { dir, cleanup } = tempDir();
 chmodSync(dir, 0o755);
-const resourceChain = ['peer-check', '-u', String(NOBODY), 'fd-recv', '-s', '0', '-m', '0', '-t', '3000', '-e', 'WANT', 'fd-send', '-s', '1', '-e', 'PEERUID,IPCREMOTEEUID'];
+// fd-recv -t 20000: the client is a Node start (fd-send), which took over 3 s on CI's loaded 2
+// cores (the server then closed first and the client exited 111); the deadline itself is
+// tested below, with a client that never sends.
+const resourceChain = ['peer-check', '-u', String(NOBODY), 'fd-recv', '-s', '0', '-m', '0', '-t', '20000', '-e', 'WANT', 'fd-send', '-s', '1', '-e', 'PEERUID,IPCREMOTEEUID'];
 const asNobody = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
 const client = (sock: string) => [...asNobody, 's6-ipcclient', sock, 'fd-send', '-s', '7', 'fd-recv', '-s', '6', '-e', 'PEERUID,IPCREMOTEEUID', 'sh', '-c', 'echo "$PEERUID $IPCREMOTEEUID"'];
 const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
@@ -34,7 +37,10 @@ test('serves clients with the UCSPI IPC environment, in one process, without lea
     assert.is(first.status, 0, first.stderr + s.output());
     assert.is(first.stdout, `${NOBODY} ${NOBODY}\n`);
     const baseline = fdCount(s.proc.pid!);
-    for (let i = 0; i < 20; i++) assert.is(run(client(sock)).status, 0);
+    for (let i = 0; i < 20; i++) {
+      const r = run(client(sock));
+      assert.is(r.status, 0, `client ${i}: ${r.stderr}${s.output()}`);
+    }
     const denied = run(['s6-ipcclient', sock, 'fd-send', '-s', '7', 'fd-recv', '-s', '6', 'true']);
     assert.is(denied.status, 111, 'root is not in the allow list');
     assert.ok(await s.waitForOutput(/peer-check: fatal: peer uid 0/), s.output());
@@ -68,7 +74,8 @@ test('many clients at once; a stalled client neither blocks the others nor outli
   const sock = join(dir, 'b.sock');
   // No fd-recv -t: the server's own per-connection deadline (-t) is what cuts the stalled client off.
   const open = ['peer-check', '-a', 'fd-recv', '-s', '0', '-m', '0', '-e', 'WANT', 'fd-send', '-s', '1', '-e', 'PEERUID,IPCREMOTEEUID'];
-  const s = await startServer(['netgrant-serve', '-t', '10000', sock, ...open], sock);
+  // -C 32: all 25 clients are one uid (65534), above the per-uid default of 8 (fair.test.ts tests the limit).
+  const s = await startServer(['netgrant-serve', '-t', '10000', '-C', '32', sock, ...open], sock);
   try {
     // A client that connects and never sends: the chain waits in fd-recv.
     const stalled = unixSocket();

@@ -13,5 +13,10 @@ import { program as capDrop } from '@netgrant/cap-drop';
 import { program as netnsEnter } from '@netgrant/netns-enter';
 import { program as mkipvlan } from '@netgrant/mkipvlan';
 import { program as mkmacvlan } from '@netgrant/mkmacvlan';
+import { program as mkveth } from '@netgrant/mkveth';
+import { program as netgrantReap } from '@netgrant/netgrant-reap';
+import { program as netgrantDhcpd } from '@netgrant/netgrant-dhcpd';
+import { program as mkmacvtap } from '@netgrant/mkmacvtap';
+import { program as netgrantCni } from '@netgrant/netgrant-cni';
 
-export const programs: ReadonlyMap<string, Program> = new Map([fdSend, fdRecv, peerCheck, ipcPair, netgrantServe, mktap, bridgeAcl, bridgeHelper, capDrop, netnsEnter, mkipvlan, mkmacvlan].map((p) => [p.name, p]));
+export const programs: ReadonlyMap<string, Program> = new Map([fdSend, fdRecv, peerCheck, ipcPair, netgrantServe, mktap, bridgeAcl, bridgeHelper, capDrop, netnsEnter, mkipvlan, mkmacvlan, mkveth, netgrantReap, netgrantDhcpd, mkmacvtap, netgrantCni].map((p) => [p.name, p]));

@@ -4,7 +4,7 @@
 // itself (realpathSync.native): the JS realpathSync costs ~10x more per
 // call, and a chain resolves every link (docs/perf.md).
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { OwnProgramResolver, Program } from '@netgrant/core';
 
 /** The file execvp would run for word, or undefined if none. */
@@ -24,6 +24,19 @@ export function whichExec(word: string, path = process.env.PATH ?? '/bin:/usr/bi
   return undefined;
 }
 
+/** The real path of the file exec would run for word, or undefined (none, or not UTF-8: left to exec). */
+function execTarget(word: Buffer): string | undefined {
+  const w = word.toString();
+  if (!Buffer.from(w).equals(word)) return undefined;
+  const file = whichExec(w);
+  if (!file) return undefined;
+  try {
+    return realpathSync.native(file);
+  } catch {
+    return undefined;
+  }
+}
+
 export function ownProgramResolver(programs: ReadonlyMap<string, Program>, binDir: string): OwnProgramResolver {
   const own = new Map<string, Program>();
   for (const [name, prog] of programs) {
@@ -34,14 +47,17 @@ export function ownProgramResolver(programs: ReadonlyMap<string, Program>, binDi
     }
   }
   return (word) => {
-    const w = word.toString();
-    if (!Buffer.from(w).equals(word)) return undefined; // not UTF-8: leave it to exec
-    const file = whichExec(w);
-    if (!file) return undefined;
-    try {
-      return own.get(realpathSync.native(file));
-    } catch {
-      return undefined;
-    }
+    const target = execTarget(word);
+    return target === undefined ? undefined : own.get(target);
   };
+}
+
+/**
+ * The single executable's resolver: a word exec would run as this very
+ * executable (a link to it, by real path) is the program its name names,
+ * as it would be after the exec.
+ */
+export function singleExecutableResolver(programs: ReadonlyMap<string, Program>, executable: string): OwnProgramResolver {
+  const self = realpathSync.native(executable);
+  return (word) => (execTarget(word) === self ? programs.get(basename(word.toString())) : undefined);
 }

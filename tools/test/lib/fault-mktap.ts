@@ -3,10 +3,14 @@
 // checked in every namespace the test made.
 import { run, sh, SHOW_FDS } from './harness.js';
 import type { Target, Outcome } from './faults.js';
-import { tunLinks, locksOn } from './kernel-state.js';
+import { tunLinks, locksOn, locksOnFile } from './kernel-state.js';
 
-/** The final program: its fds, then the tap's line from ip (proof it exists while held). */
-export const report = (ipArgs = '') => ['sh', '-c', `${SHOW_FDS}; ip ${ipArgs} -o -d link show "$TAPNAME"`];
+/**
+ * The final program: its fds, then the tap's line from ip (proof it exists
+ * while held), with the tc filters at `filters` (ingress/egress) on the same line.
+ */
+export const report = (ipArgs = '', filters?: 'ingress' | 'egress') =>
+  ['sh', '-c', `${SHOW_FDS}; ip ${ipArgs} -o -d link show "$TAPNAME" | tr -d '\n'${filters ? `; tc filter show dev "$TAPNAME" ${filters} | tr '\n' ' '` : ''}; echo`];
 
 export interface MktapChain {
   name: string;
@@ -45,7 +49,7 @@ export function mktapTarget(c: MktapChain, netnsInodes: number[]): Target {
       // remain (removed here).
       const persistAt = steps.findIndex((s) => s.kind === 'ioctl TUNSETPERSIST');
       const mayPersist = o.status === 0 || ((after === 'kill' || o.status === 126) && persistAt >= 0 && step !== undefined && steps.indexOf(step) > persistAt);
-      for (const ns of [undefined, c.netns]) {
+      for (const ns of c.netns ? [undefined, c.netns] : [undefined]) {
         const links = tunLinks(ns);
         const allowed = mayPersist ? links.filter((l) => l.persist && l.user === 'nobody') : [];
         if (allowed.length > 1) problems.push(`${allowed.length} persistent taps from one request`);
@@ -53,6 +57,7 @@ export function mktapTarget(c: MktapChain, netnsInodes: number[]): Target {
         problems.push(...problemsIn(ns ?? 'test namespace', links.filter((l) => !allowed.includes(l))));
       }
       for (const ino of netnsInodes) problems.push(...locksOn(ino).map((l) => `lock held: ${l.trim()}`));
+      problems.push(...locksOnFile('/run/netgrant/lease.lock').map((l) => `lease lock held: ${l.trim()}`));
       return problems.length ? problems.join('; ') : null;
     },
   };

@@ -27,3 +27,17 @@ export function inodeOf(path: string): number {
 export function locksOn(ino: number): string[] {
   return readFileSync('/proc/locks', 'utf8').split('\n').filter((l) => / [0-9a-f]+:[0-9a-f]+:(\d+) /.exec(l)?.[1] === String(ino));
 }
+
+/** Lines of /proc/locks on the file at path (matched by device and inode), none if it does not exist. */
+export function locksOnFile(path: string): string[] {
+  let id: string;
+  try {
+    const st = statSync(path);
+    const major = (st.dev >> 8) & 0xfff;
+    const minor = (st.dev & 0xff) | ((st.dev >> 12) & 0xfff00);
+    id = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${st.ino}`;
+  } catch {
+    return [];
+  }
+  return readFileSync('/proc/locks', 'utf8').split('\n').filter((l) => l.replace('->', '').trim().split(/\s+/)[5] === id);
+}

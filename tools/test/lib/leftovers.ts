@@ -53,11 +53,13 @@ function locksOf(pids: number[]): string[] {
 /**
  * What differs from `before`, as one description, or null when nothing was
  * left behind. A process a program started may take a moment to see EOF
- * and exit after its parent is gone: tagged processes get up to settleMs.
+ * and exit after its parent is gone, and a namespace's devices go a moment
+ * after its last process: both get up to settleMs.
  */
 export function leftovers(before: Snapshot, settleMs = 2000): string | null {
   let pids = taggedProcesses();
-  for (let waited = 0; pids.length && waited < settleMs; waited += 20) {
+  // A launch's host end (mkveth) goes a moment after its namespace's last process: the kernel tears namespaces down asynchronously.
+  for (let waited = 0; (pids.length || linkNames().join() !== before.links.join()) && waited < settleMs; waited += 20) {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     pids = taggedProcesses();
   }

@@ -5,8 +5,8 @@ import { SysError } from '../errors.js';
 import { attr, nested, parseAttrs, str, u16, u32, cstr } from './attrs.js';
 import { NLM_F_CREATE, NLM_F_EXCL, type Netlink, type NlMessage } from './socket.js';
 
-const RTM_NEWLINK = 16;
-const RTM_DELLINK = 17;
+export const RTM_NEWLINK = 16;
+export const RTM_DELLINK = 17;
 const RTM_GETLINK = 18;
 const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
@@ -22,11 +22,16 @@ const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
 const IFF_UP = 1;
+/** The device has carrier (in ifi_flags; set only while it is up). */
+export const IFF_LOWER_UP = 0x10000;
 // IFLA_TUN_* (linux/if_link.h)
 const IFLA_TUN_OWNER = 1;
 const IFLA_TUN_GROUP = 2;
 const IFLA_TUN_TYPE = 3;
 const IFLA_TUN_PERSIST = 6;
+const IFLA_TUN_MULTI_QUEUE = 7;
+const IFLA_TUN_NUM_QUEUES = 8;
+const IFLA_TUN_NUM_DISABLED_QUEUES = 9;
 
 export const MACVLAN_MODES = { private: 1, vepa: 2, bridge: 4, passthru: 8 } as const;
 export const IPVLAN_MODES = { l2: 0, l3: 1, l3s: 2 } as const;
@@ -44,8 +49,13 @@ export interface LinkInfo {
   parent: number | undefined;
   /** The interface alias (IFLA_IFALIAS), if any. */
   alias: string | undefined;
-  /** For tun/tap devices: owner and group (undefined when unset), type (1 tun, 2 tap), persist. */
-  tun?: { owner: number | undefined; group: number | undefined; type: number | undefined; persist: boolean };
+  /**
+   * For tun/tap devices: owner and group (undefined when unset), type (1 tun,
+   * 2 tap), persist, multiqueue, and for a multiqueue device (the kernel
+   * reports them for no other) the queues attached (fds open and not
+   * detached with TUNSETQUEUE) and detached.
+   */
+  tun?: { owner: number | undefined; group: number | undefined; type: number | undefined; persist: boolean; multiQueue: boolean; queues: number | undefined; disabledQueues: number | undefined };
 }
 
 /** Link attributes a create or change may set. */
@@ -129,7 +139,8 @@ export function deleteLink(nl: Netlink, index: number): void {
   nl.request(RTM_DELLINK, 0, ifinfomsg(index), `delete link ${index}`);
 }
 
-function decodeLink(m: NlMessage): LinkInfo {
+/** A link from an RTM_NEWLINK message (a dump's, a get's or a notification's). */
+export function decodeLink(m: NlMessage): LinkInfo {
   const index = m.body.readInt32LE(4);
   const flags = m.body.readUInt32LE(8);
   const at = parseAttrs(m.body.subarray(16));
@@ -151,12 +162,15 @@ function decodeLink(m: NlMessage): LinkInfo {
   };
   if (kind === 'tun' && li?.get(IFLA_INFO_DATA)) {
     const td = parseAttrs(li.get(IFLA_INFO_DATA)!);
-    const persist = td.get(IFLA_TUN_PERSIST);
+    const flag = (t: number) => td.get(t)?.[0] === 1;
     link.tun = {
       owner: u32at(td.get(IFLA_TUN_OWNER)),
       group: u32at(td.get(IFLA_TUN_GROUP)),
       type: td.get(IFLA_TUN_TYPE)?.[0],
-      persist: persist !== undefined && persist[0] === 1,
+      persist: flag(IFLA_TUN_PERSIST),
+      multiQueue: flag(IFLA_TUN_MULTI_QUEUE),
+      queues: u32at(td.get(IFLA_TUN_NUM_QUEUES)),
+      disabledQueues: u32at(td.get(IFLA_TUN_NUM_DISABLED_QUEUES)),
     };
   }
   return link;

@@ -23,6 +23,9 @@ const NLM_F_CAPPED = 0x100;
 const NLMSG_ERROR = 2;
 const NLMSG_DONE = 3;
 const NLMSGERR_ATTR_MSG = 1;
+const MSG_DONTWAIT = 0x40;
+/** Multicast groups to bind (nl_groups bits): RTMGRP_LINK carries RTM_NEWLINK/RTM_DELLINK. */
+export const RTMGRP_LINK = 0x1;
 
 const socketFn = libc.func('int socket(int domain, int type, int protocol)');
 const bindFn = libc.func('int bind(int fd, void *addr, uint32_t len)');
@@ -43,12 +46,18 @@ export class Netlink {
 
   private constructor(readonly fd: number) {}
 
-  /** Open a route socket in the calling thread's network namespace. */
-  static open(): Netlink {
+  /**
+   * Open a route socket in the calling thread's network namespace; with
+   * groups (RTMGRP_* bits), one that receives those notifications (read them
+   * with notifications(); keep requests on another socket, whose replies
+   * they would otherwise interleave with).
+   */
+  static open(groups = 0): Netlink {
     const fd = check(socketFn(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE) as number, 'open rtnetlink socket');
     try {
       const addr = Buffer.alloc(12);
       addr.writeUInt16LE(AF_NETLINK, 0);
+      addr.writeUInt32LE(groups >>> 0, 8);
       check(bindFn(fd, addr, 12) as number, 'bind rtnetlink socket');
       const one = Buffer.alloc(4);
       one.writeInt32LE(1);
@@ -113,6 +122,32 @@ export class Netlink {
           throw new SysError(what, -err, detail);
         }
         yield { type, flags, body };
+      }
+    }
+  }
+
+  /**
+   * The notifications queued on a socket opened with groups, without
+   * waiting. overflow: the kernel dropped some (ENOBUFS), so whoever reads
+   * them must resynchronise from a dump.
+   */
+  notifications(): { messages: NlMessage[]; overflow: boolean } {
+    const messages: NlMessage[] = [];
+    for (;;) {
+      const n = Number(recvFn(this.fd, this.buf, this.buf.length, MSG_DONTWAIT));
+      if (n < 0) {
+        const e = SysError.last('read rtnetlink notifications');
+        if (e.code === 'EINTR') continue;
+        if (e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK') return { messages, overflow: false };
+        if (e.code === 'ENOBUFS') return { messages, overflow: true };
+        throw e;
+      }
+      let off = 0;
+      while (off + 16 <= n) {
+        const len = this.buf.readUInt32LE(off);
+        if (len < 16 || off + len > n) break;
+        messages.push({ type: this.buf.readUInt16LE(off + 4), flags: this.buf.readUInt16LE(off + 6), body: Buffer.from(this.buf.subarray(off + 16, off + len)) });
+        off += (len + 3) & ~3;
       }
     }
   }

@@ -46,6 +46,8 @@ export interface FdSpace {
   close(n: number): void;
   /** Wait until real fd is readable; false on timeout. */
   wait(fd: number, timeoutMs: number): Promise<boolean>;
+  /** Pause up to ms (a retry's nap); false once the waits' bound (the connection's deadline) has passed. */
+  nap(ms: number): Promise<boolean>;
 }
 
 /**

@@ -55,6 +55,8 @@ export function mapFds(initial: Record<number, number>): MapFds {
     keep: () => undefined,
     close: drop,
     wait: waitAsync,
+    // A timer on the event loop; the server narrows it to the connection's deadline.
+    nap: (ms) => new Promise((resolve) => setTimeout(() => resolve(true), ms)),
     release() {
       for (const n of [...table.keys()]) drop(n);
     },

@@ -25,5 +25,10 @@ export function processFds(handOn: HandOn): FdSpace {
     keep: (n) => handOn.keep(n),
     close: (n) => closeQuietly(n),
     wait: (fd, timeoutMs) => Promise.resolve(waitFd(fd, timeoutMs)),
+    // A process of its own may block its thread: no deadline but the caller's.
+    nap: (ms) => {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+      return Promise.resolve(true);
+    },
   };
 }

@@ -1,0 +1,143 @@
+// Kind veth, rootful: the routed veth of mkveth (lease/veth), its inside
+// end in the container's namespace (CNI_NETNS, checked as -N checks a
+// client's, without an owner: the runtime is root) and its host end, with
+// the record keyed by the attachment, in the plugin's namespace. The pool
+// is the administrator's mkveth configuration ("config", default
+// /etc/netgrant/veth.conf), read as mkveth reads it.
+import { Netlink, SysError, closeQuietly, deleteLink, dumpAddresses, dumpLinks, getLink, openNamespaceUntrusted, setns, currentNetns, CLONE_NEWNET } from '@netgrant/core';
+import { VETH_BY, checkClientNetns, launchVeth, launcherPrivileges, leasesOf, parseVethConfig, readLauncherConfig, dropLauncherCaps, type Lease, type VethConfig } from '@netgrant/lease';
+import { CniError, CODE, type CniEnv, type NetConf } from './spec.js';
+import type { Attached } from './result.js';
+
+const DEFAULT_CONFIG = '/etc/netgrant/veth.conf';
+const LOCK_WAIT_MS = 10000;
+
+/** The pool: the configuration file the network names (checked as mkveth checks -c). */
+export function vethPool(conf: NetConf): VethConfig {
+  const given = conf.raw.config;
+  if (given !== undefined && typeof given !== 'string') throw new CniError(CODE.invalidConfig, 'config: not a path');
+  const priv = launcherPrivileges();
+  let pool: VethConfig;
+  let path = given ?? DEFAULT_CONFIG;
+  try {
+    const file = readLauncherConfig(given, DEFAULT_CONFIG, priv);
+    path = file.path;
+    pool = parseVethConfig(file.text, path);
+  } catch (e) {
+    throw new CniError(CODE.invalidConfig, 'config: the pool cannot be used', (e as Error).message);
+  } finally {
+    priv.done('dac_override');
+  }
+  if (pool.bridge !== undefined) throw new CniError(CODE.invalidConfig, `${path}: bridge: netgrant-cni's veth is routed only`);
+  return pool;
+}
+
+/** The container's namespace from CNI_NETNS: a network namespace, never this one. */
+export function openContainerNetns(path: string): number {
+  let ns: number;
+  try {
+    ns = openNamespaceUntrusted(path, CLONE_NEWNET);
+  } catch (e) {
+    throw new CniError(CODE.invalidEnv, 'CNI_NETNS: not a network namespace', `${path.slice(0, 200)}: ${(e as Error).message}`);
+  }
+  try {
+    checkClientNetns(ns, undefined, true);
+  } catch (e) {
+    closeQuietly(ns);
+    throw new CniError(CODE.invalidEnv, 'CNI_NETNS: the plugin\'s own network namespace', path.slice(0, 200));
+  }
+  return ns;
+}
+
+export function addVeth(env: CniEnv, conf: NetConf, key: string): Attached {
+  const config = vethPool(conf);
+  const ns = openContainerNetns(env.netns);
+  const priv = launcherPrivileges();
+  try {
+    const l = launchVeth({ ifname: env.ifname, config, masquerade: false, forwards: [], target: ns, uid: process.getuid!(), lockWaitMs: LOCK_WAIT_MS, withCap: priv.with, done: priv.done, cni: key });
+    return { hostIf: l.hostIf, hostMac: l.hostMac, ifname: l.ifname, mac: l.mac, netns: env.netns, addresses: l.addresses, gateways: l.gateways };
+  } finally {
+    dropLauncherCaps(priv);
+    closeQuietly(ns);
+  }
+}
+
+/** The veth leases of this namespace that are CNI attachments. */
+function attachments(nl: Netlink): Lease[] {
+  return leasesOf(dumpLinks(nl)).filter((l) => l.record.kind === 'lease' && l.record.by === VETH_BY && l.record.cni !== undefined);
+}
+
+function deleteQuietly(nl: Netlink, index: number): void {
+  try {
+    deleteLink(nl, index);
+  } catch (e) {
+    if (!(e instanceof SysError && e.code === 'ENODEV')) throw e; // gone with its namespace meanwhile
+  }
+}
+
+/** DEL: the attachment's pair, if there is one (the namespace may be gone, or DEL repeated). */
+export function delVeth(key: string): void {
+  const nl = Netlink.open();
+  try {
+    for (const l of attachments(nl)) if (l.record.cni === key) deleteQuietly(nl, l.link.index);
+  } finally {
+    nl.close();
+  }
+}
+
+/** GC: every attachment of network not in valid (keys); the keys removed. */
+export function gcVeth(network: string, valid: ReadonlySet<string>): string[] {
+  const nl = Netlink.open();
+  const removed: string[] = [];
+  try {
+    for (const l of attachments(nl)) {
+      const key = l.record.cni!;
+      if (key.startsWith(`${network}/`) && !valid.has(key)) {
+        deleteQuietly(nl, l.link.index);
+        removed.push(key);
+      }
+    }
+  } finally {
+    nl.close();
+  }
+  return removed;
+}
+
+/** CHECK: the host end is there, up, with the record's addresses; the container's interface is there, up, with them. */
+export function checkVeth(env: CniEnv, key: string, expected: string[] | undefined): void {
+  const nl = Netlink.open();
+  let lease: Lease | undefined;
+  try {
+    lease = attachments(nl).find((l) => l.record.cni === key);
+  } finally {
+    nl.close();
+  }
+  if (!lease) throw new CniError(CODE.unknownContainer, 'no such attachment', key);
+  const addrs = lease.record.addrs ?? [];
+  if (!lease.link.up) throw new CniError(CODE.system, `host end ${lease.link.name} is down`);
+  if (expected && expected.slice().sort().join(',') !== addrs.slice().sort().join(',')) throw new CniError(CODE.system, 'the lease\'s addresses are not prevResult\'s', `${addrs.join(',')} vs ${expected.join(',')}`);
+  const ns = openContainerNetns(env.netns);
+  const home = currentNetns();
+  let inside: Netlink;
+  try {
+    setns(ns, CLONE_NEWNET);
+    try {
+      inside = Netlink.open();
+    } finally {
+      setns(home, CLONE_NEWNET);
+    }
+  } finally {
+    closeQuietly(home);
+    closeQuietly(ns);
+  }
+  try {
+    const link = getLink(inside, env.ifname);
+    if (!link || link.kind !== 'veth') throw new CniError(CODE.system, `no veth ${env.ifname} in CNI_NETNS`);
+    if (!link.up) throw new CniError(CODE.system, `${env.ifname} is down`);
+    const have = new Set(dumpAddresses(inside).filter((a) => a.index === link.index).map((a) => `${a.address}/${a.prefix}`));
+    const lost = addrs.filter((a) => !have.has(a));
+    if (lost.length) throw new CniError(CODE.system, `${env.ifname} lacks its addresses`, lost.join(','));
+  } finally {
+    inside.close();
+  }
+}
