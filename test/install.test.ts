@@ -23,7 +23,12 @@ const pkg = JSON.parse(readFileSync(join(PKG, 'package.json'), 'utf8')) as {
 };
 const programs = Object.keys(pkg.bin).filter((p) => existsSync(join(PKG, pkg.bin[p]!))).sort();
 const HOME = process.env.HOME ?? '/root';
-const npmEnv = { HOME, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
+// The machine's CA bundle, proxies and registry pass through: npm may have to fetch koffi's metadata.
+const passed = ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'npm_config_registry'];
+const npmEnv = {
+  HOME, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false',
+  ...Object.fromEntries(passed.flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]!]]))),
+};
 
 /** argv run in a mount namespace where the checkout is an empty directory, with only PREFIX/bin and the system on PATH. */
 const hidden = (prefix: string, script: string) =>
@@ -113,7 +118,9 @@ test('npm pack: the tarball holds the entry points, the bundle, the man pages an
 test('npm install -g into a fresh prefix: every program on PATH, man pages linked, run with the checkout hidden', () => {
   assert.ok(tarball, 'packed');
   const prefix = join(dir, 'npm-prefix');
-  const install = (offline: boolean) => run([...(offline ? [] : ['nsenter', '--net=/proc/1/ns/net', '--']), 'npm', 'install', '-g', offline ? '--offline' : '--prefer-offline', '--prefix', prefix, tarball],
+  // Online, through the runner's network namespace (tools/test/run.mjs), when the file runs in one of its own.
+  const hostNet = process.env.NETGRANT_TEST_HOST_NETNS;
+  const install = (offline: boolean) => run([...(offline || !hostNet ? [] : ['nsenter', `--net=${hostNet}`, '--']), 'npm', 'install', '-g', offline ? '--offline' : '--prefer-offline', '--prefix', prefix, tarball],
     { env: npmEnv, cwd: '/', timeout: 300000 });
   const started = Date.now();
   // From npm's cache if it has koffi's metadata; else through the host's network namespace (the test's own has no route out).

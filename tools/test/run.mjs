@@ -190,7 +190,10 @@ function runOne(file, mode) {
     const started = Date.now();
     const child = spawn('unshare', ['--net', '--mount', '--', 'sh', '-c', NS_SCRIPT, 'sh', nodeBin, bundleOf(file)], {
       cwd: root,
-      env: { ...process.env, ...envOf(mode) },
+      // NETGRANT_TEST_HOST_NETNS: the runner's own network namespace, for
+      // the one test that must reach the npm registry from its file's
+      // namespace (install.test); /proc/1 may be out of reach in a container.
+      env: { ...process.env, ...envOf(mode), NETGRANT_TEST_HOST_NETNS: `/proc/${process.pid}/ns/net` },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
