@@ -33,6 +33,17 @@ const earp = (p: Buffer, src: Buffer = GUEST) => eth(BROADCAST, src, 0x0806, p);
 const ping4 = (src: string, tag: string) => ipv4({ src, dst: GW4, proto: 1, payload: icmpEcho(7, Buffer.from(tag)) });
 const udp4 = (src: string, dst: string, sp: number, dp: number, tag: string) => ipv4({ src, dst, proto: 17, payload: udp(sp, dp, Buffer.from(tag)) });
 const udp6 = (src: string, dst: string, sp: number, dp: number, tag: string) => ipv6({ src, dst, nh: 17, payload: udp(sp, dp, Buffer.from(tag)) });
+/** A DHCP client message (BOOTREQUEST, with magic cookie and message type) for chaddr, tagged in its sname field. */
+const bootp = (chaddr: Buffer, tag: string) => {
+  const b = Buffer.alloc(240);
+  b.set([1, 1, 6], 0);
+  chaddr.copy(b, 28);
+  Buffer.from(tag).copy(b, 44);
+  b.writeUInt32BE(0x63825363, 236);
+  return Buffer.concat([b, Buffer.from([53, 1, 1, 255])]);
+};
+const dhcp4 = (src: string, dst: string, chaddr: Buffer, tag: string, moreFrags = false) =>
+  ipv4({ src, dst, proto: 17, payload: udp(68, 67, bootp(chaddr, tag)), moreFrags });
 const echo6 = (src: string, tag: string) => ipv6({ src, dst: ALL_NODES, nh: 58, payload: icmp6(128, 0, Buffer.concat([Buffer.from([0, 1, 0, 1]), Buffer.from(tag)])) });
 
 /** Every frame the guest may send... */
@@ -43,7 +54,8 @@ export const LEGIT: [string, Buffer][] = [
   ['IPv4 ping from the lease address', e4(ping4(A4, 'ping4'))],
   ['IPv4 UDP from the lease address', e4(udp4(A4, GW4, 5000, 53, 'udp4'))],
   ['IPv4 TCP-ish unicast from the lease address', e4(ipv4({ src: A4, dst: GW4, proto: 6, payload: Buffer.alloc(20, 1) }), GUEST, FOREIGN)],
-  ['DHCP discover from 0.0.0.0', e4(udp4('0.0.0.0', '255.255.255.255', 68, 67, 'discover'))],
+  ['DHCP discover from 0.0.0.0', e4(dhcp4('0.0.0.0', '255.255.255.255', GUEST, 'discover'))],
+  ['DHCP renewal from the lease address', e4(dhcp4(A4, GW4, GUEST, 'renew'), GUEST, FOREIGN)],
   ['IPv4 non-first fragment from the lease address', e4(ipv4({ src: A4, dst: GW4, proto: 17, payload: Buffer.from('fragment-tail'), id: 9, fragOff: 1480 }))],
   ['IPv4 first fragment (UDP) from the lease address', e4(ipv4({ src: A4, dst: GW4, proto: 17, payload: udp(5000, 53, Buffer.from('frag-head')), id: 9, moreFrags: true }))],
   ['IPv6 from the EUI-64 link-local address', e6(echo6(LLA, 'lla'))],
@@ -70,6 +82,10 @@ export const SPOOFS: [string, Buffer][] = [
   ['gratuitous ARP reply for another address', earp(arp({ op: 2, sha: GUEST, spa: GW4, tha: BROADCAST, tpa: GW4 }))],
   ['ARP reply claiming 0.0.0.0', earp(arp({ op: 2, sha: GUEST, spa: '0.0.0.0', tpa: GW4 }))],
   ['ARP with non-Ethernet sizes', earp(Buffer.concat([Buffer.from('000108000804', 'hex'), arp({ op: 1, sha: GUEST, spa: A4, tpa: GW4 }).subarray(6)]))],
+  ['DHCP discover naming another MAC (chaddr)', e4(dhcp4('0.0.0.0', '255.255.255.255', FOREIGN, 'chaddr0'))],
+  ['DHCP renewal from the lease address naming another MAC (chaddr)', e4(dhcp4(A4, GW4, FOREIGN, 'chaddr4'), GUEST, FOREIGN)],
+  ['DHCP request from the lease address as a first fragment', e4(dhcp4(A4, GW4, GUEST, 'fragreq', true))],
+  ['DHCP discover cut short before chaddr', e4(udp4('0.0.0.0', '255.255.255.255', 68, 67, 'short'))],
   ['DHCP offer (UDP 67 -> 68) from the lease address', e4(udp4(A4, '255.255.255.255', 67, 68, 'offer'))],
   ['DHCP offer from 0.0.0.0', e4(udp4('0.0.0.0', '255.255.255.255', 67, 68, 'offer0'))],
   ['DHCPv6 reply (UDP 547 -> 546)', e6(udp6(LLA, 'fe80::1', 547, 546, 'reply6'))],

@@ -10,7 +10,9 @@
 //     (or 0.0.0.0 in a request: an RFC 5227 probe);
 //   - IPv4: source pinned (non-first fragments then pass, having no L4
 //     header), or 0.0.0.0 in an unfragmented UDP 68 -> 255.255.255.255:67;
-//     never UDP from port 67;
+//     never UDP from port 67; UDP to port 67 (a DHCP request) only
+//     unfragmented and with chaddr = source MAC, so that a DHCP server may
+//     trust chaddr as the frame's source (netgrant-dhcpd);
 //   - IPv6: next header TCP, UDP, ICMPv6 or none, or one hop-by-hop header
 //     before an ICMPv6 MLD message (every other extension header is
 //     dropped); source pinned or the EUI-64 link-local address of the
@@ -36,6 +38,7 @@ const ETH = -64; // 14 bytes
 const L3 = -128; // up to 40 bytes: ARP body, IPv4 or IPv6 header
 const L4 = -176; // up to 32 bytes: UDP ports, ICMPv6 header and its first option
 const EXT = -184; // 2 bytes: a hop-by-hop header's next header and length
+const DHCP = -192; // 8 bytes: a DHCP request's last 2 bytes of giaddr, then chaddr (so chaddr's halves sit aligned)
 
 const ETH_HLEN = 14;
 const IPV6_L4 = ETH_HLEN + 40;
@@ -147,7 +150,10 @@ export function pinProgram(rules: PinRules, mapFd: number | null): Buffer {
     a.jmp('jne', R9, 17, 'pass');
     load(R8, L4, 4);
     a.ldx('h', R2, FP, L4 + 0).jmp('jeq', R2, be16(67), 'drop');
-    a.ja('pass');
+    a.ldx('h', R2, FP, L4 + 2).jmp('jne', R2, be16(67), 'pass');
+    // A DHCP request: whole (a fragment could carry chaddr past this check).
+    a.ldx('h', R2, FP, L3 + 6).jmp('jset', R2, be16(0x2000), 'drop');
+    a.ja('dhcp_chaddr');
   }
   a.label('v4_unspec');
   // 0.0.0.0: only a whole DHCP client message, UDP 68 -> 255.255.255.255:67.
@@ -157,6 +163,12 @@ export function pinProgram(rules: PinRules, mapFd: number | null): Buffer {
   load(R8, L4, 4);
   const dhcpPorts = Buffer.from([0, 68, 0, 67]);
   a.ldx('w', R2, FP, L4 + 0).jmp32('jne', R2, le32(dhcpPorts), 'drop');
+  // A DHCP request's chaddr (UDP payload offset 28) must be the source MAC.
+  a.label('dhcp_chaddr');
+  a.mov64(R9, R8).alu64('add', R9, 8 + 26);
+  load(R9, DHCP, 8);
+  a.ldx('h', R2, FP, DHCP + 2).ldx('w', R3, FP, DHCP + 4).alu64('lsh', R3, 16).alu64('or', R2, R3);
+  a.jmp('jne', R2, R7, 'drop');
   a.ja('pass');
 
   // IPv6.
