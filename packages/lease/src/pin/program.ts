@@ -25,7 +25,7 @@
 // Every header the rules read is copied with bpf_skb_load_bytes (which also
 // works on non-linear skbs); a frame too short for it is dropped.
 import {
-  Asm, FP, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, BPF_FUNC, TC_ACT_SHOT, TC_ACT_UNSPEC, type Operand,
+  Asm, FP, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, BPF_FUNC, TC_ACT_SHOT, TC_ACT_UNSPEC, type Operand, type Reg,
 } from '@netgrant/core';
 import type { PinRules } from './spec.js';
 
@@ -87,12 +87,17 @@ export function pinProgram(rules: PinRules, mapFd: number | null): Buffer {
     a.label(notLla);
   };
 
+  /** dst = the MAC whose 6 bytes sit at [FP+off] (off 2 mod 4, so both loads are aligned), as r7 holds one; tmp is clobbered. */
+  const mac48 = (dst: Reg, tmp: Reg, off: number): void => {
+    a.ldx('h', dst, FP, off).ldx('w', tmp, FP, off + 2).alu64('lsh', tmp, 16).alu64('or', dst, tmp);
+  };
+
   a.mov64(R6, R1);
   // A tag the kernel moved into the skb's metadata (tap ingress untags): drop.
   a.ldx('w', R2, R6, 20 /* __sk_buff.vlan_present */).jmp('jne', R2, 0, 'drop');
   load(0, ETH, ETH_HLEN);
   // r7 = source MAC; multicast (incl. broadcast) and zero sources are never a guest's.
-  a.ldx('h', R7, FP, ETH + 6).ldx('w', R2, FP, ETH + 8).alu64('lsh', R2, 16).alu64('or', R7, R2);
+  mac48(R7, R2, ETH + 6);
   a.jmp('jset', R7, 1, 'drop').jmp('jeq', R7, 0, 'drop');
   if (rules.mac) {
     a.ldImm64(R2, macValue(rules.mac)).jmp('jne', R7, R2, 'drop');
@@ -167,7 +172,7 @@ export function pinProgram(rules: PinRules, mapFd: number | null): Buffer {
   a.label('dhcp_chaddr');
   a.mov64(R9, R8).alu64('add', R9, 8 + 26);
   load(R9, DHCP, 8);
-  a.ldx('h', R2, FP, DHCP + 2).ldx('w', R3, FP, DHCP + 4).alu64('lsh', R3, 16).alu64('or', R2, R3);
+  mac48(R2, R3, DHCP + 2);
   a.jmp('jne', R2, R7, 'drop');
   a.ja('pass');
 
