@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { libc, addressOf } from './ffi.js';
 import { SysError } from './errors.js';
+import { clearSignalMask } from './sigmask.js';
 import { getStatusFlags, setStatusFlags, setCloexec, isOpen, O_NONBLOCK } from './fd.js';
 
 const startFlags: (number | null)[] = [0, 1, 2].map((fd) => {
@@ -18,7 +19,6 @@ const startFlags: (number | null)[] = [0, 1, 2].map((fd) => {
 
 const signalFn = libc.func('void *signal(int sig, void *handler)');
 const sigactionFn = libc.func('int sigaction(int sig, const void *act, void *oldact)');
-const sigprocmaskFn = libc.func('int sigprocmask(int how, const void *set, void *oldset)');
 const execvFn = libc.func('int execv(void *path, void *argv)');
 const execvpFn = libc.func('int execvp(void *file, void *argv)');
 const execveFn = libc.func('int execve(void *path, void *argv, void *envp)');
@@ -39,7 +39,6 @@ export function exitNow(status: number): never {
 
 const SIGPIPE = 13;
 const SIGXFSZ = 25;
-const SIG_SETMASK = 2;
 const SIGKILL = 9;
 const SIGSTOP = 19;
 /** glibc's struct sigaction on x86_64 (sa_handler first). */
@@ -119,7 +118,7 @@ export function prepareForExec(keepFds: readonly number[]): void {
   resetCaughtSignals();
   signalFn(SIGPIPE, null);
   signalFn(SIGXFSZ, null);
-  if ((sigprocmaskFn(SIG_SETMASK, Buffer.alloc(128), null) as number) < 0) throw SysError.last('clear signal mask');
+  clearSignalMask();
 }
 
 export interface ExecOptions {

@@ -2,7 +2,12 @@
 // encodings (from the kernel's instruction-set document), labels, the
 // verifier's log in a refused load's error, array maps, atomic cmpxchg run
 // by the kernel (BPF_PROG_TEST_RUN), and tc filter dumps on a device without
-// a clsact qdisc.
+// a clsact qdisc; and loads made while signals keep arriving (a profiler's
+// SIGPROF), which the verifier gives up on (EAGAIN) unless they are blocked.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -107,4 +112,36 @@ test('tc: dumps of a device without clsact are empty; clsact twice is EEXIST; ba
   });
 });
 
-test.run();
+/** A straight-line program long enough that a signal often arrives while the verifier walks it. */
+const longProgram = () => {
+  const a = new Asm();
+  for (let i = 0; i < 400; i++) a.mov64(R0, i);
+  return a.exit().assemble();
+};
+
+test('loads while SIGPROF keeps arriving (node --cpu-prof every 100 µs): loaded with signals blocked, never given up on', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ng-bpf-prof-'));
+  try {
+    const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '100', process.argv[1]!], {
+      env: { ...process.env, NETGRANT_CHILD: 'bpf-signals' },
+      encoding: 'utf8',
+      timeout: 60000,
+    });
+    assert.is(r.status, 0, r.stderr);
+    assert.is(r.stdout.trim(), 'loaded 60');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+if (process.env.NETGRANT_CHILD === 'bpf-signals') {
+  const insns = longProgram();
+  let n = 0;
+  for (let i = 0; i < 60; i++) {
+    close(loadProgram({ type: BPF_PROG_TYPE_SCHED_CLS, insns, license: 'GPL', name: 'signals' }));
+    n++;
+  }
+  process.stdout.write(`loaded ${n}\n`);
+} else {
+  test.run();
+}

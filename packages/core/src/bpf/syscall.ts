@@ -5,6 +5,7 @@
 // of the error.
 import { libc, checkLong, addressOf } from '../ffi.js';
 import { SysError, InputError } from '../errors.js';
+import { withSignalsBlocked } from '../sigmask.js';
 
 const syscallFn = libc.func('long syscall(long nr, ...)');
 const NR_BPF: Record<string, number> = { x64: 321, arm64: 280 };
@@ -81,7 +82,10 @@ export function loadProgram(p: ProgLoad): number {
       attr.writeBigUInt64LE(addressOf(log), 32);
     }
     name.copy(attr, 48);
-    const fd = bpf(BPF_PROG_LOAD, attr, what);
+    // The verifier gives up with EAGAIN whenever a signal is pending (any
+    // signal: a child's SIGCHLD, a profiler's SIGPROF), so the load is made
+    // with signals blocked: they wait, and are delivered once it returns.
+    const fd = withSignalsBlocked(() => bpf(BPF_PROG_LOAD, attr, what));
     void [p.insns, license, log]; // referenced until the call returned
     return fd;
   };
