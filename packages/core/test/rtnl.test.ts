@@ -1,11 +1,12 @@
 // rtnetlink against the real kernel, inside the test's own network
-// namespace; results cross-checked with iproute2 (`ip -j`).
+// namespace; results cross-checked with iproute2 (`ip -j`), and nftables
+// tables read over nfnetlink cross-checked with `nft -a`.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import {
   Netlink, withNetlink, createLink, setLink, deleteLink, getLink, dumpLinks, addAddress, deleteAddress, dumpAddresses,
-  addRoute, deleteRoute, dumpRoutes, openNamespace, close, parseIp, formatIp, SysError, IFA_F_NODAD, AF_INET6,
+  addRoute, deleteRoute, dumpRoutes, openNamespace, close, parseIp, formatIp, SysError, IFA_F_NODAD, AF_INET6, listNftTables,
 } from '@netgrant/core';
 import { run } from '../../../tools/test/lib/harness.js';
 
@@ -160,6 +161,25 @@ test('extended ack text reaches the message', () => {
   } finally {
     nl.close();
   }
+});
+
+test('nftables tables over nfnetlink: names, handles and comments as nft -a gives them; other families apart', () => {
+  assert.equal(listNftTables('inet'), []);
+  const comment = 'netgrant1 lease by=mkveth uid=0 nft=1 \u00e9';
+  const nft = (args: string[], input?: string): string => {
+    const r = run(['nft', ...args], input === undefined ? {} : { input: Buffer.from(input) });
+    assert.is(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  nft(['-f', '-'], `table inet ngt-a { comment "${comment}"; }\ntable inet ngt-b { }\ntable ip ngt-c { comment "ip only"; }\n`);
+  try {
+    const handles = new Map([...nft(['-a', 'list', 'ruleset']).matchAll(/^table (\S+) (\S+) \{ # handle (\d+)$/gm)].map((m) => [`${m[1]} ${m[2]}`, Number(m[3])]));
+    assert.equal(listNftTables('inet'), [{ name: 'ngt-a', handle: handles.get('inet ngt-a')!, comment }, { name: 'ngt-b', handle: handles.get('inet ngt-b')! }]);
+    assert.equal(listNftTables('ip'), [{ name: 'ngt-c', handle: handles.get('ip ngt-c')!, comment: 'ip only' }]);
+  } finally {
+    for (const t of ['inet ngt-a', 'inet ngt-b', 'ip ngt-c']) nft(['delete', 'table', ...t.split(' ')]);
+  }
+  assert.equal(listNftTables('inet'), []);
 });
 
 test.run();

@@ -7,11 +7,13 @@
 // reaper. Tables are deleted by handle, so a stale table's name given to a
 // new lease's table in the meantime is never the one deleted.
 //
-// nft is run from its fixed path, with an empty environment, in this
-// thread's network namespace (a child inherits the calling thread's).
+// The tables are listed over nfnetlink (core's listNftTables); nft, which
+// makes and deletes them, is run from its fixed path, with an empty
+// environment, in this thread's network namespace (a child inherits the
+// calling thread's).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { SysError, ifNameProblem, type LinkInfo } from '@netgrant/core';
+import { SysError, ifNameProblem, listNftTables, type LinkInfo } from '@netgrant/core';
 import { parseRecord } from './record.js';
 
 export const NFT = '/usr/sbin/nft';
@@ -34,22 +36,17 @@ export function nft(args: string[], what: string, input?: string): string {
   return r.stdout;
 }
 
-/** The lease tables of this namespace (none where nft is not installed: nothing could have made one). */
+/**
+ * The lease tables of this namespace: its inet tables (read over
+ * nfnetlink) whose name is an interface name and whose comment is a lease
+ * record. None where nft is not installed: nothing could have made one.
+ */
 export function leaseTables(): LeaseTable[] {
   if (!existsSync(NFT)) return [];
   const out: LeaseTable[] = [];
-  for (const m of nft(['list', 'tables', 'inet'], 'list the nftables tables').matchAll(/^table inet (\S+)$/gm)) {
-    const name = m[1]!;
-    if (ifNameProblem(name)) continue;
-    let text: string;
-    try {
-      text = nft(['-a', 'list', 'table', 'inet', name], `list table inet ${name}`);
-    } catch {
-      continue; // gone meanwhile
-    }
-    const head = /^table inet (\S+) \{ # handle (\d+)\n\tcomment "([^"\n]*)"$/m.exec(text);
-    if (!head || head[1] !== name || !parseRecord(head[3])) continue;
-    out.push({ name, handle: Number(head[2]), record: head[3]! });
+  for (const t of listNftTables('inet')) {
+    if (ifNameProblem(t.name) || t.comment === undefined || !parseRecord(t.comment)) continue;
+    out.push({ name: t.name, handle: t.handle, record: t.comment });
   }
   return out;
 }

@@ -6,3 +6,4 @@ export * from './ip.js';
 export * from './tc.js';
 export * from './mac.js';
 export * from './neigh.js';
+export * from './nftables.js';

@@ -1,5 +1,6 @@
-// A NETLINK_ROUTE socket: requests with ACK, dumps, and kernel errors with
-// errno and the extended-ack message. The socket belongs to the network
+// A netlink socket (NETLINK_ROUTE, or NETLINK_NETFILTER for nftables):
+// requests with ACK, dumps, and kernel errors with errno and the
+// extended-ack message. The socket belongs to the network
 // namespace of the thread that opened it, for its whole life.
 import { libc, check } from '../ffi.js';
 import { SysError } from '../errors.js';
@@ -10,6 +11,8 @@ const AF_NETLINK = 16;
 const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0x80000;
 const NETLINK_ROUTE = 0;
+/** nfnetlink: nftables' objects (rtnl/nftables.ts). */
+export const NETLINK_NETFILTER = 12;
 const SOL_NETLINK = 270;
 const NETLINK_EXT_ACK = 11;
 const NETLINK_GET_STRICT_CHK = 12;
@@ -50,15 +53,16 @@ export class Netlink {
    * Open a route socket in the calling thread's network namespace; with
    * groups (RTMGRP_* bits), one that receives those notifications (read them
    * with notifications(); keep requests on another socket, whose replies
-   * they would otherwise interleave with).
+   * they would otherwise interleave with). protocol: NETLINK_NETFILTER for
+   * an nfnetlink socket.
    */
-  static open(groups = 0): Netlink {
-    const fd = check(socketFn(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE) as number, 'open rtnetlink socket');
+  static open(groups = 0, protocol = NETLINK_ROUTE): Netlink {
+    const fd = check(socketFn(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol) as number, 'open netlink socket');
     try {
       const addr = Buffer.alloc(12);
       addr.writeUInt16LE(AF_NETLINK, 0);
       addr.writeUInt32LE(groups >>> 0, 8);
-      check(bindFn(fd, addr, 12) as number, 'bind rtnetlink socket');
+      check(bindFn(fd, addr, 12) as number, 'bind netlink socket');
       const one = Buffer.alloc(4);
       one.writeInt32LE(1);
       setsockoptFn(fd, SOL_NETLINK, NETLINK_EXT_ACK, one, 4); // best effort: older kernels lack it
