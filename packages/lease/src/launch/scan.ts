@@ -5,9 +5,12 @@
 // from them: their records are forgeable and never count. A namespace
 // already seen or skipped is told by its link (`net:[INO]`) and never
 // opened: an open of a process's namespace can wait on the process's exit
-// (seen: 0.33 s, under the lease lock, in the launcher soak).
+// (seen: 0.33 s, under the lease lock, in the launcher soak). The home
+// namespace is opened once for the whole walk (core's inNetns would open
+// it again for each namespace visited).
 import { openNamespace, setns, currentNetns, CLONE_NEWNET, close, withNetlink, type Netlink } from '@netgrant/core';
 import { readdirSync, readlinkSync, fstatSync } from 'node:fs';
+import { netnsTrusted } from '../trust.js';
 
 /** The inode a /proc/PID/ns/net link names, or null (gone, not ours to see, or not that form). */
 function linkedIno(path: string): string | null {
@@ -17,7 +20,6 @@ function linkedIno(path: string): string | null {
     return null;
   }
 }
-import { netnsTrusted } from '../trust.js';
 
 export function forEachNamespace(fn: (nl: Netlink, fd: number) => void, opts: { trustedOnly?: boolean; skip?: ReadonlySet<string> } = {}): void {
   const home = currentNetns();
