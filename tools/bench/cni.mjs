@@ -92,7 +92,15 @@ ${cniSection(r)}
 Where the time goes: the third row is two netgrant-cni starts doing
 nothing (VERSION), the Node start of each command; the rest of
 netgrant-cni's pair is the work (the lease lock, the netlink calls, the
-pin filter's BPF load). ptp pays two Go starts per command (ptp, and
-host-local exec'd by it).
+pin filter's BPF load, the kernel's veth deletion). ptp pays two Go starts
+per command (ptp, and host-local exec'd by it).${floor(r)}
 `;
+}
+
+/** The floor any Node plugin has: two bare Node starts (row 1's `node -e 0`, same run) against ptp's whole pair. */
+function floor(r) {
+  const node = r.chain?.find((c) => c.key === 'node');
+  if (!node) return '';
+  const two = 2 * node.without.mean;
+  return ` Two bare Node starts (\`node -e 0\`, row 1 of this run: ${f1(node.without.mean)} ms each) take ${f1(two)} ms, ${(two / r.cni.go.p50).toFixed(2)}× ptp's whole pair: the ${CNI_BOUND}× goal leaves ${f1(Math.max(0, CNI_BOUND * r.cni.go.p50 - two))} ms for loading the toolkit and doing the work of both commands, which netgrant-cni, a Node program run once per command, does not meet. What was cut: the lease tables (mkveth's NAT, culled before each lease) are listed over nfnetlink instead of by running nft (one process start per ADD, and one more per table).`;
 }
