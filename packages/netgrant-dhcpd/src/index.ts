@@ -9,15 +9,11 @@ import { UsageError, InputError, openTrustedFile, optFlag, optString, udpPktinfo
 import { currentNetnsTrusted, parsePoolConfig } from '@netgrant/lease';
 import { closeSync, writeSync } from 'node:fs';
 import { parseRequest, buildAnswer, REQUEST, NAK } from './packet.js';
-import { findLease, decide, RateLimit } from './respond.js';
+import { findLease, decide, RateLimit, ANSWERS_PER_SECOND, TABLE_MS } from './respond.js';
 import { serve6 } from './serve6.js';
 
 const NAME = 'netgrant-dhcpd';
 const PORT = 67;
-/** Answers per client MAC per second, at most. */
-const PER_MAC = 10;
-/** A request is first matched against the lease table read at most this long ago; an answer re-reads it. */
-const TABLE_MS = 100;
 
 /** A server DUID as the administrator writes it: hex, colons allowed; 2 bytes of type and 1 to 128 more (RFC 8415 §11.1). */
 function parseDuid(text: string): Buffer {
@@ -52,12 +48,13 @@ export const program: Program = {
     const duidText = optString(opts, 'duid');
     if (optFlag(opts, 'ipv6')) {
       const duid = duidText === undefined ? undefined : parseDuid(duidText);
-      return serve6({ name: NAME, verbose, dns, duid, ready: () => optFlag(opts, 'ready') && writeSync(1, '\n') });
+      const ready = optFlag(opts, 'ready');
+      return serve6({ name: NAME, verbose, dns, duid, ready: () => void (ready && writeSync(1, '\n')) });
     }
     if (duidText !== undefined) throw new UsageError('-D is a DHCPv6 server id: it needs -6');
     const fd = udpPktinfoSocket(PORT);
     if (optFlag(opts, 'ready')) writeSync(1, '\n');
-    const perMac = new RateLimit(PER_MAC);
+    const perMac = new RateLimit(ANSWERS_PER_SECOND);
     const read = () => withNetlink((nl) => dumpLinks(nl));
     let table = read();
     let readAt = Date.now();

@@ -9,15 +9,11 @@
 import { Netlink, RTMGRP_LINK, dumpLinks, joinGroup6, leaveGroup6, recvPktinfo6, sendPktinfo6, udp6PktinfoSocket, watchReadable, parseIp, say, withNetlink } from '@netgrant/core';
 import { parseRequest6, buildAnswer6, ADVERTISE } from './packet6.js';
 import { findLease6, servedInterfaces, decide6, duidLl } from './respond6.js';
-import { RateLimit } from './respond.js';
+import { RateLimit, ANSWERS_PER_SECOND, TABLE_MS } from './respond.js';
 
 const PORT = 547;
 const CLIENT_PORT = 546;
 const GROUP = 'ff02::1:2';
-/** Answers per lease per second, at most. */
-const PER_LEASE = 10;
-/** A request is first matched against the lease table read at most this long ago; an answer re-reads it. */
-const TABLE_MS = 100;
 /** Datagrams handled per turn of the event loop (the rest wait for the next). */
 const BURST = 64;
 
@@ -72,7 +68,7 @@ export function serve6(o: Serve6Options): Promise<never> {
     sync();
   };
   sync();
-  const perLease = new RateLimit(PER_LEASE);
+  const perLease = new RateLimit(ANSWERS_PER_SECOND);
 
   const handle = (): boolean => {
     const dg = recvPktinfo6(fd, MAX_DATAGRAM);

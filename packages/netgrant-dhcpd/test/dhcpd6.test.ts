@@ -102,10 +102,10 @@ function iaOf(v: Buffer): { iaid: number; addrs: [string, number, number][]; sta
   }
   return { iaid: v.readUInt32BE(0), addrs, status };
 }
-/** Send msgs from src on g's eth0; the replies (by xid). */
-function probe(g: GuestNs | ((cmd: string) => ReturnType<typeof run>), src: string, msgs: Buffer[], wait = 1): Reply[] {
+/** Send msgs from src on g's eth0; the replies within wait seconds (or as soon as `expect` have come). */
+function probe(g: GuestNs | ((cmd: string) => ReturnType<typeof run>), src: string, msgs: Buffer[], wait: number, expect?: number): Reply[] {
   const shell = typeof g === 'function' ? g : g.sh;
-  const r = shell(`echo '${msgs.map((m) => m.toString('hex')).join('\n')}' | ${PYTHON} ${PROBE} eth0 ${src} ${wait}`);
+  const r = shell(`echo '${msgs.map((m) => m.toString('hex')).join('\n')}' | ${PYTHON} ${PROBE} eth0 ${src} ${wait}${expect ? ` --expect ${expect}` : ''}`);
   assert.is(r.status, 0, r.stderr);
   return r.stdout.split('\n').filter(Boolean).map(parseReply);
 }
@@ -130,6 +130,7 @@ test('routed, pinned: dhclient -6 gets exactly the lease\'s IPv6 address with lo
   const bound = lines.find((l) => l.startsWith('BOUND6'));
   assert.ok(bound, lines.join('\n'));
   assert.is(`${field(bound!, 'ip')}/128`, a6);
+  assert.is(field(bound!, 'plen'), '128', 'no prefix from DHCPv6: the address alone');
   assert.is(field(bound!, 'pref'), String(7 * 86400));
   assert.is(field(bound!, 'life'), String(7 * 86400));
   assert.match(said(), new RegExp(`REPLY to REQUEST 1 address\\(es\\) to ${lla(mac(G))} on rt6`));
@@ -168,9 +169,10 @@ test('RFC 8415 exchanges from the guest\'s link-local address: RENEW, REBIND, Ra
     msg(11, 0x104, cid, ELAPSED), // INFORMATION-REQUEST
     msg(4, 0x105, cid, ELAPSED, iaNa(7, foreign)), // CONFIRM of an address not the lease's
     msg(5, 0x106, cid, opt(2, Buffer.from([0, 3, 0, 1, 2, 0, 0, 0, 0, 9])), iaNa(7, mine)), // RENEW to another server
-  ]);
+    msg(11, 0x107, cid), // the same again, last: once it is answered, the RENEW to another server has had its chance
+  ], 3, 6);
   const by = new Map(replies.map((r) => [r.xid, r]));
-  assert.is(replies.length, 5, JSON.stringify([...by.keys()]));
+  assert.equal([...by.keys()].sort(), [0x101, 0x102, 0x103, 0x104, 0x105, 0x107], 'all but the RENEW to another server');
   const renew = by.get(0x101)!;
   assert.is(renew.type, 7);
   assert.ok(renew.opts.get(1)![0]!.equals(cid.subarray(4)), 'client id echoed');
@@ -198,7 +200,7 @@ test('no lease: a source without a lease gets nothing, whatever DUID it sends (e
   const nl = (cmd: string) => run(['ip', 'netns', 'exec', 'gnl6', 'sh', '-c', cmd]);
   const own = '02:cc:00:00:06:42';
   assert.is(nl(`sysctl -qw net.ipv6.conf.eth0.accept_dad=0 && ip link set eth0 address ${own} && ip link set lo up && ip link set eth0 up`).status, 0);
-  const replies = probe(nl, lla(mac(own)), [msg(1, 0x201, duid(own), ELAPSED, iaNa(1)), msg(1, 0x202, duid(GA), ELAPSED, iaNa(1)), msg(11, 0x203, duid(GA))], 1.5);
+  const replies = probe(nl, lla(mac(own)), [msg(1, 0x201, duid(own), ELAPSED, iaNa(1)), msg(1, 0x202, duid(GA), ELAPSED, iaNa(1)), msg(11, 0x203, duid(GA))], 1);
   assert.is(replies.length, 0);
 });
 
@@ -234,7 +236,8 @@ test('bad input from the leased guest\'s own address: malformed, oversized, wron
     msg(4, 0x319, cid, ELAPSED), // CONFIRM without addresses
     msg(1, 0x31a, cid, opt(8, Buffer.alloc(3)), iaNa(1)), // elapsed time of 3 bytes
   ];
-  const replies = probe(ga, src, [...bad, solicit(0x3ff)]);
+  // Answered in order: once the last (good) one is, the bad ones have had their chance.
+  const replies = probe(ga, src, [...bad, solicit(0x3ff)], 3, 1);
   assert.equal(replies.map((r) => r.xid.toString(16)), ['3ff'], 'only the good SOLICIT is answered');
   assert.is(replies[0]!.type, 2, 'ADVERTISE');
   assert.is(replies[0]!.opts.get(7)![0]![0], 255, 'preference 255');
@@ -258,8 +261,16 @@ test('CPU: a 2 s flood from the leased guest (good SOLICITs and garbage) costs t
   assert.ok(answers <= 10 * Math.ceil(secs + 1), `answers ${answers}`);
   assert.ok(cpu / secs < 0.9, `responder CPU share ${cpu / secs}`);
   assert.is(dhcpd.exitCode, null);
-  const after = probe(ga, src, [msg(1, 0x4ff, duid(GA), ELAPSED, iaNa(1))], 1.5);
+  const after = probe(ga, src, [msg(1, 0x4ff, duid(GA), ELAPSED, iaNa(1))], 3, 1);
   assert.equal(after.map((x) => x.xid), [0x4ff], 'still answering its lease');
+});
+
+test('usage: a bad -D, -D without -6', () => {
+  for (const args of [['-6', '-D', 'zz00'], ['-6', '-D', '0001'], ['-6', '-D', '00'.repeat(131)], ['-D', '000300010200000000ff']]) {
+    const r = run(['netgrant-dhcpd', ...args]);
+    assert.is(r.status, 100, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /^netgrant-dhcpd: fatal: .*-D/);
+  }
 });
 
 test.after(async () => {
