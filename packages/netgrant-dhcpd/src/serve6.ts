@@ -37,6 +37,8 @@ export function serve6(o: Serve6Options): Promise<never> {
   });
   const warn = (e: unknown) => say(o.name, 'warning', e instanceof Error ? e.message : String(e));
   const joined = new Set<number>();
+  /** Interfaces a join failed on (said once with -v; tried again at every refresh). */
+  const refused = new Set<number>();
   const read = () => withNetlink((nl) => dumpLinks(nl));
   let table = read();
   let readAt = Date.now();
@@ -48,10 +50,14 @@ export function serve6(o: Serve6Options): Promise<never> {
       try {
         joinGroup6(fd, GROUP, i);
         joined.add(i);
+        refused.delete(i);
       } catch (e) {
-        if (o.verbose) warn(e); // IPv6 off there, or the link already gone: tried again at the next change
+        // IPv6 off there, or the link already gone: tried again at the next refresh.
+        if (o.verbose && !refused.has(i)) warn(e);
+        refused.add(i);
       }
     }
+    for (const i of refused) if (!want.has(i)) refused.delete(i);
     for (const i of joined) {
       if (want.has(i)) continue;
       joined.delete(i);

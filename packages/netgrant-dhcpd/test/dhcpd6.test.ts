@@ -17,7 +17,7 @@ import * as assert from 'uvu/assert';
 import { type ChildProcess } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, sh, tempDir, ROOT, PYTHON } from '../../../tools/test/lib/harness.js';
+import { run, sh, tempDir, ROOT, PYTHON, NOBODY } from '../../../tools/test/lib/harness.js';
 import { confMaker } from '../../../tools/test/lib/launcher.js';
 import { type GuestNs } from '../../../tools/test/lib/guest-ns.js';
 import { dhcpKit, cpuTicks } from '../../../tools/test/lib/dhcpd.js';
@@ -265,12 +265,16 @@ test('CPU: a 2 s flood from the leased guest (good SOLICITs and garbage) costs t
   assert.equal(after.map((x) => x.xid), [0x4ff], 'still answering its lease');
 });
 
-test('usage: a bad -D, -D without -6', () => {
+test('usage: a bad -D, -D without -6; port 547 not ours to bind: exit 111', () => {
   for (const args of [['-6', '-D', 'zz00'], ['-6', '-D', '0001'], ['-6', '-D', '00'.repeat(131)], ['-D', '000300010200000000ff']]) {
     const r = run(['netgrant-dhcpd', ...args]);
     assert.is(r.status, 100, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /^netgrant-dhcpd: fatal: .*-D/);
   }
+  // A namespace of its own with the default ip_unprivileged_port_start (1024), and no capability.
+  const r = run(['unshare', '-n', 'setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', 'netgrant-dhcpd', '-6']);
+  assert.is(r.status, 111, r.stderr);
+  assert.match(r.stderr, /^netgrant-dhcpd: fatal: bind UDP\/IPv6 port 547: .*EACCES/);
 });
 
 test.after(async () => {
