@@ -32,8 +32,13 @@ export function dhcpKit(dir: string): DhcpKit {
     startDhcpd(args, log) {
       return new Promise((resolve, reject) => {
         const proc = spawn('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', 'netgrant-dhcpd', '-1', ...args], { env: BASE_ENV, stdio: ['ignore', 'pipe', openSync(log, 'w')] });
-        proc.stdout!.once('data', () => resolve(proc));
-        proc.on('close', (code) => reject(new Error(`netgrant-dhcpd exited ${code}: ${readFileSync(log, 'utf8')}`)));
+        let listening = false;
+        proc.stdout!.once('data', () => {
+          listening = true;
+          resolve(proc);
+        });
+        // (Killed by cleanup() once listening: the log may be gone with the test's directory by then.)
+        proc.on('close', (code) => listening || reject(new Error(`netgrant-dhcpd exited ${code}: ${readFileSync(log, 'utf8')}`)));
         procs.push(proc);
       });
     },
