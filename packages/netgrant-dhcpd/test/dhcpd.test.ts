@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { run, sh, tempDir, PYTHON } from '../../../tools/test/lib/harness.js';
 import { confMaker } from '../../../tools/test/lib/launcher.js';
 import { type GuestNs } from '../../../tools/test/lib/guest-ns.js';
-import { dhcpKit, cpuTicks } from '../../../tools/test/lib/dhcpd.js';
+import { dhcpKit, cpuTicks, killInNs } from '../../../tools/test/lib/dhcpd.js';
 
 const { dir, cleanup } = tempDir();
 chmodSync(dir, 0o755);
@@ -110,7 +110,8 @@ test('bridged, pinned: udhcpc and ISC dhclient on two guests of one bridge get t
   assert.is(ping.status, 0, ping.stdout);
   // The second client implementation, on the second guest.
   const outB = dhclientOut;
-  const d = b.sh(`dhclient -1 -sf ${dhclientScript} -lf ${join(dir, 'gb.leases')} -pf ${join(dir, 'gb.pid')} eth0 2>&1; kill $(cat ${join(dir, 'gb.pid')}) 2>/dev/null; true`);
+  const d = b.sh(`dhclient -1 -sf ${dhclientScript} -lf ${join(dir, 'gb.leases')} -pf ${join(dir, 'gb.pid')} eth0 2>&1`);
+  assert.ok(await killInNs('gb', 'dhclient'), 'the dhclient daemon gone');
   const lb = readFileSync(outB, 'utf8').split('\n').find((l) => l.startsWith('BOUND'));
   assert.ok(lb, `dhclient: ${d.stdout} ${readFileSync(outB, 'utf8')}`);
   assert.is(`${field(lb!, 'ip')}/24`, b.vars.GUESTADDRS);

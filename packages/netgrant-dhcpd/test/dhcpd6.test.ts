@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { run, sh, tempDir, ROOT, PYTHON, NOBODY } from '../../../tools/test/lib/harness.js';
 import { confMaker } from '../../../tools/test/lib/launcher.js';
 import { type GuestNs } from '../../../tools/test/lib/guest-ns.js';
-import { dhcpKit, cpuTicks } from '../../../tools/test/lib/dhcpd.js';
+import { dhcpKit, cpuTicks, killInNs } from '../../../tools/test/lib/dhcpd.js';
 import { lla, mac } from '../../../tools/test/lib/pin-frames.js';
 import { parseIp } from '@netgrant/core';
 
@@ -49,11 +49,11 @@ const dhclientOut = join(dir, 'dhclient6.out');
 const dhclientScript = join(dir, 'dhclient6.sh');
 writeFileSync(dhclientScript, `#!/bin/sh\necho "$reason ip=$new_ip6_address plen=$new_ip6_prefixlen dns=$new_dhcp6_name_servers pref=$new_preferred_life life=$new_max_life" >> ${dhclientOut}\n`);
 chmodSync(dhclientScript, 0o755);
-/** dhclient -6 once in g (lease file per guest, kept for a restart); the script's lines for this run. */
-function dhclient6(g: GuestNs, name: string): string[] {
+/** dhclient -6 once in g, namespace ns (lease file per guest, kept for a restart); the script's lines for this run. */
+async function dhclient6(g: GuestNs, ns: string): Promise<string[]> {
   const before = existsSync(dhclientOut) ? readFileSync(dhclientOut, 'utf8').length : 0;
-  const pid = join(dir, `${name}.pid`);
-  const r = g.sh(`timeout 20 dhclient -6 -v -1 -sf ${dhclientScript} -lf ${join(dir, `${name}.leases`)} -pf ${pid} eth0 2>&1; kill $(cat ${pid}) 2>/dev/null; true`);
+  const r = g.sh(`timeout 20 dhclient -6 -v -1 -sf ${dhclientScript} -lf ${join(dir, `${ns}.leases`)} -pf ${join(dir, `${ns}.pid`)} eth0 2>&1`);
+  assert.ok(await killInNs(ns, 'dhclient'), 'the dhclient daemon gone');
   const out = existsSync(dhclientOut) ? readFileSync(dhclientOut, 'utf8').slice(before) : '';
   const lines = out.split('\n').filter(Boolean);
   assert.ok(lines.some((l) => /^(BOUND6|REBOOT6) /.test(l)), `dhclient -6: ${r.stdout}\n${out}\nresponder: ${said()}`);
@@ -126,7 +126,7 @@ test('routed, pinned: dhclient -6 gets exactly the lease\'s IPv6 address with lo
   const g = await guest('gr6', G, ['-n', 'rt6', '--routed', '--pool', routedPool, '--pin']);
   const a6 = g.vars.GUESTADDRS!.split(',')[1]!;
   assert.match(a6, /^fd97::[0-9a-f:]+\/128$/);
-  const lines = dhclient6(g, 'gr6');
+  const lines = await dhclient6(g, 'gr6');
   const bound = lines.find((l) => l.startsWith('BOUND6'));
   assert.ok(bound, lines.join('\n'));
   assert.is(`${field(bound!, 'ip')}/128`, a6);
@@ -146,12 +146,12 @@ test('bridged, pinned: dhclient -6 gets exactly the lease\'s address and the poo
   ga = await guest('ga6', GA, ['-n', 'bda6', '-b', 'brs6', '--pool', pool, '--pin']);
   const a6 = ga.vars.GUESTADDRS!;
   assert.match(a6, /^fd96::[0-9a-f:]+\/64$/);
-  const bound = dhclient6(ga, 'ga6').find((l) => l.startsWith('BOUND6'));
+  const bound = (await dhclient6(ga, 'ga6')).find((l) => l.startsWith('BOUND6'));
   assert.ok(bound);
   assert.is(field(bound!, 'ip'), a6.split('/')[0]);
   assert.is(field(bound!, 'dns'), 'fd96::53');
   // dhclient -6 with its lease file starts by confirming the address.
-  const again = dhclient6(ga, 'ga6');
+  const again = await dhclient6(ga, 'ga6');
   assert.ok(again.some((l) => /^(REBOOT6|BOUND6) /.test(l) && field(l, 'ip') === a6.split('/')[0]), again.join('\n'));
   assert.match(said(), /REPLY to CONFIRM/);
 });

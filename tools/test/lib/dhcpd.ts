@@ -13,6 +13,24 @@ export const cpuTicks = (pid: number): number => {
   return Number(f[11]) + Number(f[12]);
 };
 
+/**
+ * Kill (by pid) the processes named comm in namespace ns and wait until
+ * they are gone: a DHCP client that forks a daemon once bound (ISC
+ * dhclient) writes its pid file after the parent has returned, and the
+ * daemon outlives the namespace's deletion (and keeps it).
+ */
+export async function killInNs(ns: string, comm: string): Promise<boolean> {
+  const found = () => run(['ip', 'netns', 'pids', ns]).stdout.split('\n').filter((p) => {
+    try {
+      return p !== '' && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm;
+    } catch {
+      return false; // gone already
+    }
+  });
+  for (const p of found()) process.kill(Number(p), 'SIGKILL');
+  return until(() => found().length === 0, 5000);
+}
+
 export interface DhcpKit {
   /** The responder with these arguments (-1 added), logging to log; resolves once it listens. */
   startDhcpd(args: string[], log: string): Promise<ChildProcess>;
