@@ -12,6 +12,7 @@ export * from './runtime/env.js';
 export * from './runtime/program.js';
 export * from './socket.js';
 export * from './udp.js';
+export * from './udp6.js';
 export * from './message.js';
 export * from './runtime/fdargs.js';
 export * from './runtime/processfds.js';

@@ -6,13 +6,15 @@
 // caller culls stale leases and draws under the lease lock, so an address
 // is taken exactly while the lease that records it lives.
 import { InputError, SysError, parseIp, AF_INET, AF_INET6, type AddrInfo, type LinkInfo } from '@netgrant/core';
-import { ipToBig, bigToIp, contains, type Cidr } from './launch/cidr.js';
+import { ipToBig, bigToIp, contains, parseCidr, type Cidr } from './launch/cidr.js';
 import { candidates } from './launch/alloc.js';
 import { parseLaunchConfig, type Subnet } from './launch/conf.js';
 import type { Lease } from './leases.js';
 
 /** A routed lease's gateway when its subnet names none: the host end, link-local (Calico's). */
 export const LINK_LOCAL_GATEWAY: Readonly<Record<number, string>> = { [AF_INET]: '169.254.1.1', [AF_INET6]: 'fe80::1' };
+
+const LINK_LOCAL6 = parseCidr('fe80::/10')!;
 
 export interface PoolPlan {
   cidr: Cidr;
@@ -80,5 +82,8 @@ export function parsePoolConfig(text: string, file: string): PoolConfig {
     },
   });
   if (base.limit !== undefined) throw new InputError(`${file}: a pool has no "limit" (mktap's quota is --max-per-peer)`);
+  // A guest's link-local address is its MAC's (the pin filter allows it by itself, netgrant-dhcpd takes it as the guest's identity).
+  const ll = base.subnets.find((s) => contains(LINK_LOCAL6, s.cidr.text.split('/')[0]!) || contains(s.cidr, 'fe80::'));
+  if (ll) throw new InputError(`${file}: ${ll.cidr.text}: link-local addresses are not handed out (a guest has its own, from its MAC)`);
   return { subnets: base.subnets, dns };
 }

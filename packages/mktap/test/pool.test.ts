@@ -156,12 +156,13 @@ for (const [name, args, env, code, re] of bad) {
   });
 }
 
-test('bad pool files: syntax, a limit, a writable file, no gateway on the bridge, a bridge that is not one', () => {
+test('bad pool files: syntax, a limit, a link-local subnet, a writable file, no gateway on the bridge, a bridge that is not one', () => {
   sh('ip link add brp3 type bridge && ip link set brp3 up && ip link add vp0 type veth peer name vp1');
   const cases: [string, number, RegExp, string?][] = [
     [conf('10.84.0.1/24\n'), 100, /c\d+\.conf:1: not a subnet/],
     [conf('limit 3\n10.84.0.0/24\n'), 100, /a pool has no "limit"/],
     [conf('10.84.0.0/24\ndns nope\n'), 100, /c\d+\.conf:2: dns takes/],
+    [conf('10.84.0.0/24\nfe80::/64\n'), 100, /fe80::\/64: link-local addresses are not handed out/],
     [conf('10.84.0.0/24\n', 0o666), 100, /writable by/],
     [conf('10.84.0.0/24\n', 0o644, NOBODY), 100, /owned by uid 65534/],
     [conf('10.84.0.0/24\n'), 100, /10\.84\.0\.0\/24: no gateway \(no address of brp3 in it/, 'brp3'],

@@ -1,4 +1,4 @@
-// netgrant-dhcpd: a DHCPv4 responder with no CAP_NET_RAW (KubeVirt's
+// netgrant-dhcpd: a DHCPv4 (or, with -6, DHCPv6: serve6.ts) responder with no CAP_NET_RAW (KubeVirt's
 // technique): one UDP socket on port 67 with IP_PKTINFO and SO_BROADCAST
 // tells which interface a request came in on, and sends the answer out of
 // it, to the limited broadcast address or the renewing client. It answers
@@ -9,19 +9,26 @@ import { UsageError, InputError, openTrustedFile, optFlag, optString, udpPktinfo
 import { currentNetnsTrusted, parsePoolConfig } from '@netgrant/lease';
 import { closeSync, writeSync } from 'node:fs';
 import { parseRequest, buildAnswer, REQUEST, NAK } from './packet.js';
-import { findLease, decide, RateLimit } from './respond.js';
+import { findLease, decide, RateLimit, ANSWERS_PER_SECOND, TABLE_MS } from './respond.js';
+import { serve6 } from './serve6.js';
 
 const NAME = 'netgrant-dhcpd';
 const PORT = 67;
-/** Answers per client MAC per second, at most. */
-const PER_MAC = 10;
-/** A request is first matched against the lease table read at most this long ago; an answer re-reads it. */
-const TABLE_MS = 100;
+
+/** A server DUID as the administrator writes it: hex, colons allowed; 2 bytes of type and 1 to 128 more (RFC 8415 §11.1). */
+function parseDuid(text: string): Buffer {
+  const hex = text.replace(/:/g, '');
+  const b = /^([0-9a-fA-F]{2}){3,130}$/.test(hex) ? Buffer.from(hex, 'hex') : null;
+  if (!b) throw new UsageError(`-D: not a DUID (3 to 130 bytes in hex): ${JSON.stringify(text)}`);
+  return b;
+}
 
 export const program: Program = {
   name: NAME,
-  usage: '[-c POOL] [-1] [-v]',
+  usage: '[-6 [-D DUID]] [-c POOL] [-1] [-v]',
   options: [
+    { name: 'ipv6', short: '6' },
+    { name: 'duid', short: 'D', value: true },
     { name: 'config', short: 'c', value: true },
     { name: 'ready', short: '1' },
     { name: 'verbose', short: 'v' },
@@ -38,9 +45,16 @@ export const program: Program = {
     if (chain.rest.length) throw new UsageError('a responder runs for ever and takes no program');
     // Records are the truth only where no user can write them.
     if (!currentNetnsTrusted()) throw new InputError('this network namespace is owned by a user namespace of its own: its lease records are forgeable');
+    const duidText = optString(opts, 'duid');
+    if (optFlag(opts, 'ipv6')) {
+      const duid = duidText === undefined ? undefined : parseDuid(duidText);
+      const ready = optFlag(opts, 'ready');
+      return serve6({ name: NAME, verbose, dns, duid, ready: () => void (ready && writeSync(1, '\n')) });
+    }
+    if (duidText !== undefined) throw new UsageError('-D is a DHCPv6 server id: it needs -6');
     const fd = udpPktinfoSocket(PORT);
     if (optFlag(opts, 'ready')) writeSync(1, '\n');
-    const perMac = new RateLimit(PER_MAC);
+    const perMac = new RateLimit(ANSWERS_PER_SECOND);
     const read = () => withNetlink((nl) => dumpLinks(nl));
     let table = read();
     let readAt = Date.now();

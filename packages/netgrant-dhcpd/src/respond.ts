@@ -49,6 +49,11 @@ export function decide(req: Request, found: Found, serverId: string, dns: string
   return { type: NAK, serverId };
 }
 
+/** Answers per client (MAC, lease) per second, at most: both families. */
+export const ANSWERS_PER_SECOND = 10;
+/** A request is first matched against the lease table read at most this long ago; an answer re-reads it. */
+export const TABLE_MS = 100;
+
 /** At most `perSecond` events per key in any one-second window. */
 export class RateLimit {
   private readonly seen = new Map<string, number[]>();

@@ -14,19 +14,18 @@
 // pool.test.ts's, in both modes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { type ChildProcess } from 'node:child_process';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, sh, tempDir, until, BASE_ENV, NOBODY, PYTHON } from '../../../tools/test/lib/harness.js';
+import { run, sh, tempDir, PYTHON } from '../../../tools/test/lib/harness.js';
 import { confMaker } from '../../../tools/test/lib/launcher.js';
-import { guestNs, buildPump, type GuestNs } from '../../../tools/test/lib/guest-ns.js';
+import { type GuestNs } from '../../../tools/test/lib/guest-ns.js';
+import { dhcpKit, cpuTicks, killInNs } from '../../../tools/test/lib/dhcpd.js';
 
 const { dir, cleanup } = tempDir();
 chmodSync(dir, 0o755);
 const conf = confMaker(dir);
-const pump = buildPump(dir);
-const procs: ChildProcess[] = [];
-const guests: string[] = [];
+const kit = dhcpKit(dir);
 
 // The udhcpc script: what it was given, one line per event.
 const script = join(dir, 'udhcpc.sh');
@@ -47,26 +46,8 @@ const dhcpdLog = join(dir, 'dhcpd.log');
 /** What the responder said (-v: one line per answer). */
 const said = () => readFileSync(dhcpdLog, 'utf8');
 /** The responder, as nobody with every capability set empty; resolves once it listens. */
-function startDhcpd(): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', 'netgrant-dhcpd', '-1', '-v', '-c', pool], { env: BASE_ENV, stdio: ['ignore', 'pipe', openSync(dhcpdLog, 'w')] });
-    proc.stdout!.once('data', () => resolve(proc));
-    proc.on('close', (code) => reject(new Error(`netgrant-dhcpd exited ${code}`)));
-    procs.push(proc);
-  });
-}
-const cpuTicks = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]);
-};
-
-async function guest(ns: string, mac: string, args: string[]): Promise<GuestNs> {
-  guests.push(ns);
-  const g = await guestNs(pump, ns, mac, args);
-  procs.push(g.proc);
-  assert.is(g.sh('ip link set lo up && ip link set eth0 up').status, 0);
-  return g;
-}
+const startDhcpd = () => kit.startDhcpd(['-v', '-c', pool], dhcpdLog);
+const guest = (ns: string, mac: string, args: string[]) => kit.guest(ns, mac, args);
 const udhcpc = (g: GuestNs, out: string) => g.sh(`OUT=${out} busybox udhcpc -i eth0 -f -q -n -t 3 -T 2 -s ${script} 2>&1`);
 const field = (line: string, k: string) => new RegExp(`(?:^| )${k}=([^ ]*)`).exec(line)?.[1];
 
@@ -129,7 +110,8 @@ test('bridged, pinned: udhcpc and ISC dhclient on two guests of one bridge get t
   assert.is(ping.status, 0, ping.stdout);
   // The second client implementation, on the second guest.
   const outB = dhclientOut;
-  const d = b.sh(`dhclient -1 -sf ${dhclientScript} -lf ${join(dir, 'gb.leases')} -pf ${join(dir, 'gb.pid')} eth0 2>&1; kill $(cat ${join(dir, 'gb.pid')}) 2>/dev/null; true`);
+  const d = b.sh(`dhclient -1 -sf ${dhclientScript} -lf ${join(dir, 'gb.leases')} -pf ${join(dir, 'gb.pid')} eth0 2>&1`);
+  assert.ok(await killInNs('gb', 'dhclient'), 'the dhclient daemon gone');
   const lb = readFileSync(outB, 'utf8').split('\n').find((l) => l.startsWith('BOUND'));
   assert.ok(lb, `dhclient: ${d.stdout} ${readFileSync(outB, 'utf8')}`);
   assert.is(`${field(lb!, 'ip')}/24`, b.vars.GUESTADDRS);
@@ -147,8 +129,8 @@ test('bridged, pinned: udhcpc and ISC dhclient on two guests of one bridge get t
 
 test('bad input: truncated, bad option lengths, overflowing options, oversized, relayed, no lease, and a flood: never an answer, never a crash, CPU bounded', async () => {
   // A client on the bridge with an address, its own UDP socket on port 68: no privilege needed to send any of this.
-  sh('ip netns add gbad && ip link add vbad0 type veth peer name vbad1 netns gbad && ip link set vbad0 master brd0 up');
-  guests.push('gbad');
+  kit.ownNs('gbad');
+  sh('ip link add vbad0 type veth peer name vbad1 netns gbad && ip link set vbad0 master brd0 up');
   const bad = (cmd: string) => run(['ip', 'netns', 'exec', 'gbad', 'sh', '-c', cmd]);
   bad('ip link set lo up && ip link set vbad1 address 02:bb:00:00:00:42 up && ip addr add 10.90.0.250/24 dev vbad1 && ip route add default dev vbad1');
   const leased = '02bb00000002'; // guest A's MAC: still a lease (A's tap lives)
@@ -226,9 +208,7 @@ print(n)
 });
 
 test.after(async () => {
-  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-  await until(() => run(['ip', '-o', 'link', 'show', 'type', 'tun']).stdout.trim() === '', 5000);
-  for (const g of guests) sh(`ip netns del ${g}`);
+  await kit.cleanup();
   sh('ip link del brd0; ip link del vbad0 2>/dev/null; true');
   cleanup();
 });

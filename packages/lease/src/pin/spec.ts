@@ -44,6 +44,9 @@ function badAddr(b: Buffer): string | null {
     if (b[0] === 127) return 'loopback';
   } else {
     if (b[0] === 0xff) return 'multicast';
+    // The guest's own link-local address (EUI-64 of its MAC) passes by the rules themselves; any other would let it
+    // speak as another guest's, which netgrant-dhcpd takes as that guest (its DHCPv6 identity).
+    if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return 'link-local (only the EUI-64 one of the guest\'s MAC, which the rules allow by themselves)';
     if (b.subarray(0, 15).every((x) => x === 0) && b[15] === 1) return 'loopback';
   }
   return null;
