@@ -28,6 +28,7 @@ import { confMaker } from '../../../tools/test/lib/launcher.js';
 import { startServer } from '../../../tools/test/lib/service.js';
 import { hostEnds, settled } from '../../../tools/test/lib/veth.js';
 import { busyboxRootfsTar } from '../../../tools/test/lib/busybox-rootfs.js';
+import { serviceChain } from '../../../tools/test/lib/cni-rootless.js';
 
 const U = 64999;
 const { dir, cleanup } = tempDir();
@@ -69,9 +70,7 @@ const runArgs = ['run', '-d', '--cap-add', 'NET_RAW'];
 const addressOf = (name: string, re: RegExp) => re.exec(podman('exec', name, 'ip', '-4', '-o', 'addr', 'show', 'eth0').stdout)?.[1];
 
 /** The user's service (docs/netgrant-cni.8.md): the creator's --cni keys the lease by the attachment and serves DEL (podman rm), CHECK, GC, STATUS. */
-const service = (path: string, creator: string[], answer: string[]) => ['s6-ipcserver', '-C', '2', path, 'peer-check', '-u', String(U),
-  'fd-recv', '-s', '0', '-d', '5', '-m', '0', '-t', '20000', '-e', 'REQOP', '-e', 'CNI_NETWORK', '-e', 'CNI_CONTAINERID', '-e', 'CNI_IFNAME', '-e', 'CNI_VALID',
-  ...creator, '--cni', '-N', '5', '-i', 'eth0', 'fd-send', '-s', '1', ...['NETIF', 'NETADDRS', 'NETGATEWAYS', ...answer, 'CNIREPLY'].flatMap((v) => ['-e', v])];
+const service = (path: string, creator: string[], answer: string[]) => serviceChain(path, [U], creator, answer);
 
 /** The test user's processes (podman's pause process, slirp4netns), by pid. */
 function userProcesses(): number[] {
