@@ -55,6 +55,7 @@ export function cniRequest(env: Env, ifname: string): CniRequest {
     const valid = new Set<string>();
     for (const w of words) {
       const slash = w.indexOf('/');
+      if (slash < 0) continue; // no record can have it: nothing to keep
       try {
         valid.add(cniKey(network, w.slice(0, slash), w.slice(slash + 1)));
       } catch {

@@ -86,7 +86,7 @@ async function serveRootless(env: CniEnv, conf: NetConf, kind: Kind): Promise<st
     case 'ADD':
       return JSON.stringify(addResult(conf.cniVersion, await addRootless(env, conf, kind), prevOf(conf)));
     case 'DEL':
-      await delRootless(env, conf);
+      await delRootless(env, conf, kind);
       return '';
     case 'CHECK':
       await checkRootless(env, conf, kind, prevAddresses(conf, env.ifname));

@@ -10,7 +10,7 @@
 // says the namespace is gone), and the runtime deletes that namespace
 // after DEL. Podman sends DEL after a failed ADD too, where there is
 // nothing to delete.
-import { closeQuietly, dumpAddresses, getLink, say } from '@netgrant/core';
+import { closeQuietly, deleteLink, dumpAddresses, getLink, say } from '@netgrant/core';
 import { CniError, CODE, type CniEnv, type NetConf } from './spec.js';
 import { askService, attachmentVars, inNetns, openNetns, type Request } from './rootless.js';
 
@@ -24,7 +24,28 @@ async function ask(conf: NetConf, op: string, vars: Request): Promise<Map<string
   throw new CniError(m && m[1] === '3' ? CODE.unknownContainer : CODE.system, m ? m[2]! : 'the service\'s answer is not "ok" or "CODE MESSAGE"');
 }
 
-export async function delRootless(env: CniEnv, conf: NetConf): Promise<void> {
+/**
+ * DEL. A macvlan or ipvlan is in the container's namespace, which the
+ * plugin owns: it deletes it there itself (the service's entry, and the
+ * address, are held until the namespace goes: the service cannot know the
+ * interface is gone). A veth pair goes with its host end, the service's.
+ */
+export async function delRootless(env: CniEnv, conf: NetConf, kind: string): Promise<void> {
+  if (kind !== 'veth' && env.netns !== '') {
+    try {
+      const ns = openNetns(env);
+      try {
+        inNetns(ns, (nl) => {
+          const link = getLink(nl, env.ifname);
+          if (link && link.kind === kind) deleteLink(nl, link.index);
+        });
+      } finally {
+        closeQuietly(ns);
+      }
+    } catch (e) {
+      say('netgrant-cni', 'warning', `DEL: ${env.ifname} in CNI_NETNS: ${(e as Error).message}`);
+    }
+  }
   try {
     await ask(conf, 'DEL', attachmentVars(env, conf));
   } catch (e) {

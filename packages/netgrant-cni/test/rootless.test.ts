@@ -196,9 +196,10 @@ test('rootless kind macvlan through a mkmacvlan -N service: eth0 a macvlan on th
     assert.is(p.status, 0, p.stdout + p.stderr + srv.output());
     p = plugin({ uid: NOBODY, pid: r.container, cmd: 'CHECK', env: attachment('m2', r.container), config: cfg });
     assert.is(p.out?.code, 3, p.stdout);
-    // DEL succeeds; the entry (and the address) is held until the namespace goes: the client owns the interface.
-    p = plugin({ uid: NOBODY, cmd: 'DEL', env: attachment('m1'), config: cfg });
+    // DEL: the plugin deletes eth0 in the namespace it owns; the entry (and the address) is held until the namespace goes: the client owns the interface.
+    p = plugin({ uid: NOBODY, pid: r.container, cmd: 'DEL', env: attachment('m1', r.container), config: cfg });
     assert.is(p.status, 0, p.stdout + p.stderr);
+    assert.is(inside(r.container, 'ip -o link show | grep -c eth0').stdout.trim(), '0', 'eth0 deleted');
     assert.ok(await srv.waitForOutput(/DEL for uid 65534: ngnet\/m1\/eth0: held until the namespace goes/), srv.output());
   } finally {
     if (r?.container) process.kill(r.container, 'SIGKILL');
