@@ -3,8 +3,9 @@
 // namespace asks a mkipvlan --cni -N service; eth0 in the container is an
 // ipvlan on the administrator's parent with a pool address, the
 // registry's entry carries the attachment's key under the peer's uid, and
-// CHECK and DEL are answered from it (DEL: the plugin deletes eth0 in the
-// namespace it owns; the address is held until that namespace goes).
+// DEL is answered from it (the plugin deletes eth0 in the namespace it
+// owns; the address is held until that namespace goes). Few Node starts:
+// under TCG each costs ~0.45 s idle, far more under load.
 // The rest of the rootless side (veth, macvlan, forged requests) runs
 // natively in rootless.test.ts; mkipvlan -N itself in mkipvlan.vm.test.ts.
 //
@@ -26,7 +27,7 @@ chmodSync(dir, 0o755);
 const sock = join(dir, 'ipvlan.sock');
 const { rootlessAdd, plugin } = cniClient(sock);
 
-test('rootless kind ipvlan through a mkipvlan --cni -N service: eth0 an ipvlan with a pool address, the key in the registry under the peer\'s uid, CHECK and DEL answered from it', async () => {
+test('rootless kind ipvlan through a mkipvlan --cni -N service: eth0 an ipvlan with a pool address, the key in the registry under the peer\'s uid, DEL answered from it', async () => {
   // The parent ip0 holds the pool's subnet (the LAN's traffic through an ipvlan is mkipvlan.vm.test.ts's).
   sh('ip link add ip0 type veth peer name ip1 && ip addr add 10.56.0.1/24 dev ip0 && ip link set ip0 up && ip link set ip1 up');
   const srv = await startServer(serviceChain(sock, [NOBODY], ['mkipvlan', '-c', confMaker(dir)('10.56.0.0/24\n'), '-m', 'l2'], []), sock);
@@ -41,9 +42,8 @@ test('rootless kind ipvlan through a mkipvlan --cni -N service: eth0 an ipvlan w
     assert.match(inside(r.container, 'ip -d -o link show eth0').stdout, /ipvlan/);
     assert.match(sh('cat /run/netgrant/launched/*').stdout, new RegExp(`by=mkipvlan uid=${NOBODY} .*addrs=${addr} client=1 cni=ngnet/i1/eth0\n`));
     const cfg = { cniVersion: '1.0.0', kind: 'ipvlan' };
-    let p = plugin({ uid: NOBODY, pid: r.container, cmd: 'CHECK', env: attachment('i1', r.container), config: { ...cfg, prevResult: r.out } });
-    assert.is(p.status, 0, p.stdout + p.stderr + srv.output());
-    p = plugin({ uid: NOBODY, pid: r.container, cmd: 'DEL', env: attachment('i1', r.container), config: cfg });
+    // (CHECK is kind-independent but for the kind's name: rootless.test.ts runs it for veth and macvlan.)
+    const p = plugin({ uid: NOBODY, pid: r.container, cmd: 'DEL', env: attachment('i1', r.container), config: cfg });
     assert.is(p.status, 0, p.stdout + p.stderr);
     assert.is(inside(r.container, 'ip -o link show | grep -c eth0').stdout.trim(), '0', 'the plugin deleted eth0 in the namespace it owns');
     assert.ok(await srv.waitForOutput(/DEL for uid 65534: ngnet\/i1\/eth0: held until the namespace goes/), srv.output());
