@@ -18,9 +18,8 @@ import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { sh, tempDir, NOBODY } from '../../../tools/test/lib/harness.js';
 import { confMaker } from '../../../tools/test/lib/launcher.js';
-import { gone } from '../../../tools/test/lib/launcher-attacks.js';
 import { startServer } from '../../../tools/test/lib/service.js';
-import { attachment, cniClient, inside, serviceChain, type Rootless } from '../../../tools/test/lib/cni-rootless.js';
+import { cniClient, delLaunched, endRootless, inside, serviceChain, type Rootless } from '../../../tools/test/lib/cni-rootless.js';
 
 const { dir, cleanup } = tempDir();
 chmodSync(dir, 0o755);
@@ -43,14 +42,9 @@ test('rootless kind ipvlan through a mkipvlan --cni -N service: eth0 an ipvlan w
     assert.match(sh('cat /run/netgrant/launched/*').stdout, new RegExp(`by=mkipvlan uid=${NOBODY} .*addrs=${addr} client=1 cni=ngnet/i1/eth0\n`));
     const cfg = { cniVersion: '1.0.0', kind: 'ipvlan' };
     // (CHECK is kind-independent but for the kind's name: rootless.test.ts runs it for veth and macvlan.)
-    const p = plugin({ uid: NOBODY, pid: r.container, cmd: 'DEL', env: attachment('i1', r.container), config: cfg });
-    assert.is(p.status, 0, p.stdout + p.stderr);
-    assert.is(inside(r.container, 'ip -o link show | grep -c eth0').stdout.trim(), '0', 'the plugin deleted eth0 in the namespace it owns');
-    assert.ok(await srv.waitForOutput(/DEL for uid 65534: ngnet\/i1\/eth0: held until the namespace goes/), srv.output());
+    await delLaunched(plugin, srv, r, 'i1', cfg);
   } finally {
-    if (r?.container) process.kill(r.container, 'SIGKILL');
-    r?.proc.kill('SIGKILL');
-    if (r) await gone(r.proc);
+    await endRootless(r);
     await srv.stop();
     sh('ip link del ip0');
   }

@@ -22,7 +22,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, sh, tempDir, until, NOBODY } from '../../../tools/test/lib/harness.js';
-import { attachment, cniClient, inside, rawRequest, serviceChain, type Rootless } from '../../../tools/test/lib/cni-rootless.js';
+import { attachment, cniClient, delLaunched, endRootless, inside, rawRequest, serviceChain, type Rootless } from '../../../tools/test/lib/cni-rootless.js';
 import { confMaker } from '../../../tools/test/lib/launcher.js';
 import { as, gone, OTHER } from '../../../tools/test/lib/launcher-attacks.js';
 import { startServer } from '../../../tools/test/lib/service.js';
@@ -197,14 +197,9 @@ test('rootless kind macvlan through a mkmacvlan -N service: eth0 a macvlan on th
     p = plugin({ uid: NOBODY, pid: r.container, cmd: 'CHECK', env: attachment('m2', r.container), config: cfg });
     assert.is(p.out?.code, 3, p.stdout);
     // DEL: the plugin deletes eth0 in the namespace it owns; the entry (and the address) is held until the namespace goes: the client owns the interface.
-    p = plugin({ uid: NOBODY, pid: r.container, cmd: 'DEL', env: attachment('m1', r.container), config: cfg });
-    assert.is(p.status, 0, p.stdout + p.stderr);
-    assert.is(inside(r.container, 'ip -o link show | grep -c eth0').stdout.trim(), '0', 'eth0 deleted');
-    assert.ok(await srv.waitForOutput(/DEL for uid 65534: ngnet\/m1\/eth0: held until the namespace goes/), srv.output());
+    await delLaunched(plugin, srv, r, 'm1', cfg);
   } finally {
-    if (r?.container) process.kill(r.container, 'SIGKILL');
-    r?.proc.kill('SIGKILL');
-    if (r) await gone(r.proc);
+    await endRootless(r);
     peer.kill('SIGKILL');
     await gone(peer);
     await srv.stop();

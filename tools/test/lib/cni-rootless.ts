@@ -2,9 +2,11 @@
 // runtime runs it (uid 0 in a user namespace of an unprivileged uid), the
 // service chain the administrator writes (docs/netgrant-cni.8.md), and
 // requests written by hand.
+import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { BASE_ENV, PYTHON, run, until, NOBODY } from './harness.js';
-import { as } from './launcher-attacks.js';
+import { as, gone } from './launcher-attacks.js';
+import type { Server } from './service.js';
 
 export interface Rootless {
   proc: ChildProcess;
@@ -86,3 +88,23 @@ sys.stdout.write(d[6:].replace(b'\\0',b' ').decode())`;
   return run([...as(uid), PYTHON, '-c', py, path]).stdout;
 }
 
+
+/**
+ * A launcher's (macvlan, ipvlan) attachment id deleted by NOBODY's plugin
+ * in r's container: the plugin deletes eth0 in the namespace it owns, the
+ * service (srv) holds the entry, and the address, until the namespace goes.
+ */
+export async function delLaunched(plugin: ReturnType<typeof cniClient>['plugin'], srv: Server, r: Rootless, id: string, config: Record<string, unknown>): Promise<void> {
+  const p = plugin({ uid: NOBODY, pid: r.container, cmd: 'DEL', env: attachment(id, r.container), config });
+  assert.is(p.status, 0, p.stdout + p.stderr);
+  assert.is(inside(r.container, 'ip -o link show | grep -c eth0').stdout.trim(), '0', 'the plugin deleted eth0 in the namespace it owns');
+  assert.ok(await srv.waitForOutput(new RegExp(`DEL for uid ${NOBODY}: ngnet/${id}/eth0: held until the namespace goes`)), srv.output());
+}
+
+/** A rootlessAdd's container and shell, killed and waited for. */
+export async function endRootless(r: Rootless | undefined): Promise<void> {
+  if (!r) return;
+  if (r.container) process.kill(r.container, 'SIGKILL');
+  r.proc.kill('SIGKILL');
+  await gone(r.proc);
+}
