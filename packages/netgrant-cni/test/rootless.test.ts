@@ -134,6 +134,8 @@ test('rootless ADD through the service: eth0 in the container with the service\'
     assert.ok(await srv.waitForOutput(/REQOP: expected ADD, DEL, CHECK, GC, STATUS, got "EVIL"/), srv.output());
     assert.is(rawRequest(OTHER, sock, { REQOP: 'DEL', CNI_NETWORK: 'ngnet', CNI_CONTAINERID: '../r1', CNI_IFNAME: 'eth0' }), '');
     assert.ok(await srv.waitForOutput(/CNI_CONTAINERID: not a container id "..\/r1"/), srv.output());
+    // ADD without a namespace fd: nothing to take, nothing made.
+    assert.is(rawRequest(OTHER, sock, { REQOP: 'ADD', CNI_NETWORK: 'ngnet', CNI_CONTAINERID: 'x1', CNI_IFNAME: 'eth0' }), '');
     assert.is(hostEnds().length, 1);
     // The container id's grammar is checked by the plugin too (code 4), before anything is asked.
     p = plugin({ uid: NOBODY, cmd: 'DEL', env: attachment('r1;x') });
