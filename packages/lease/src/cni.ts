@@ -6,8 +6,9 @@
 // key is the client's word, the uid is peer-check's (SO_PEERCRED), so one
 // user can never name, see, delete or collect another user's attachment
 // (docs/protocol.md, "CNI requests").
-import { InputError, checkIfName, requirePeerId, type Env } from '@netgrant/core';
+import { InputError, checkIfName, optFlag, requirePeerId, type Chain, type Env, type OptionValues } from '@netgrant/core';
 import { CNI_CONTAINER_ID, CNI_NETWORK_NAME, cniKey } from './record.js';
+import { clientNetns } from './launch/target.js';
 
 export const CNI_OPS = ['ADD', 'DEL', 'CHECK', 'GC', 'STATUS'] as const;
 export type CniOp = (typeof CNI_OPS)[number];
@@ -80,4 +81,16 @@ export function cniRequest(env: Env, ifname: string): CniRequest {
 export function setCniReply(env: Env, reply: string, vars: Record<string, string> = {}): void {
   for (const k of ['NETIF', 'NETADDRS', 'NETGATEWAYS', 'NETHOSTIF']) env.set(k, vars[k] ?? '');
   env.set('CNIREPLY', reply);
+}
+
+/**
+ * A creator's --cni request (undefined without --cni) and its -N
+ * namespace: read for ADD only (the other operations send no fd), and
+ * required for it.
+ */
+export function cniAndTarget(chain: Chain, opts: OptionValues, ifname: string): { cni: CniRequest | undefined; target: number | undefined } {
+  const cni = optFlag(opts, 'cni') ? cniRequest(chain.env, ifname) : undefined;
+  const target = cni && cni.op !== 'ADD' ? undefined : clientNetns(chain, opts);
+  if (cni && cni.op === 'ADD' && target === undefined) throw new InputError('--cni: only with -N');
+  return { cni, target };
 }

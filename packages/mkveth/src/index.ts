@@ -5,7 +5,7 @@
 // rootless requests (lease/cni.ts): ADD is the -N launch keyed by the
 // attachment, the other operations are answered from the peer's records.
 import { DeniedError, InputError, optFlag, optList, say, type Program } from '@netgrant/core';
-import { CNI_OPTIONS, LAUNCHER_OPTIONS, TARGET_OPTIONS, clientNetns, cniRequest, launcherArgs, launcherPrivileges, readLauncherConfig, dropLauncherCaps, exportLaunched, parseVethConfig, launchVeth, parseForwards, serveVethCni } from '@netgrant/lease';
+import { CNI_OPTIONS, LAUNCHER_OPTIONS, TARGET_OPTIONS, cniAndTarget, launcherArgs, launcherPrivileges, readLauncherConfig, dropLauncherCaps, exportLaunched, parseVethConfig, launchVeth, parseForwards, serveVethCni } from '@netgrant/lease';
 
 export const program: Program = {
   name: 'mkveth',
@@ -15,11 +15,8 @@ export const program: Program = {
     const { given, ifname, lockWaitMs, uid } = launcherArgs(chain, opts);
     const masquerade = optFlag(opts, 'masquerade');
     const portTexts = optList(opts, 'port');
-    const cni = optFlag(opts, 'cni') ? cniRequest(chain.env, ifname) : undefined;
+    const { cni, target } = cniAndTarget(chain, opts, ifname);
     if (cni && (masquerade || portTexts.length)) throw new InputError('--cni: not with --masquerade or -p');
-    // An operation but ADD has no namespace to take (-N's fd is not sent).
-    const target = cni && cni.op !== 'ADD' ? undefined : clientNetns(chain, opts);
-    if (cni && target === undefined && cni.op === 'ADD') throw new InputError('--cni: only with -N');
     const priv = launcherPrivileges();
     try {
       const { text, path } = readLauncherConfig(given, '/etc/netgrant/veth.conf', priv);

@@ -3,15 +3,15 @@
 // checked on the fd. What is in use is decided under the lease lock (a
 // root-only file: a lock on the configuration, which users may read, would
 // be one any user could hold), waited for at most -t.
-import { InputError, UsageError, checkIfName, openTrustedFile, optFlag, optString, parseUint, peerId, say } from '@netgrant/core';
+import { UsageError, checkIfName, openTrustedFile, optString, parseUint, peerId, say } from '@netgrant/core';
 import { closeSync } from 'node:fs';
 import { isSea } from 'node:sea';
 import type { Chain, Env, OptionValues, Program } from '@netgrant/core';
 import { parseLaunchConfig } from './conf.js';
 import { launch } from './launch.js';
 import { launcherPrivileges, type Privileges } from './privileges.js';
-import { TARGET_OPTIONS, clientNetns } from './target.js';
-import { CNI_OPTIONS, cniRequest } from '../cni.js';
+import { TARGET_OPTIONS } from './target.js';
+import { CNI_OPTIONS, cniAndTarget } from '../cni.js';
 import { serveLaunchedCni } from './cni.js';
 
 export interface LauncherSpec {
@@ -96,10 +96,7 @@ export function launcherProgram(spec: LauncherSpec): Program {
       const modeText = optString(opts, 'mode');
       if (modeText !== undefined && !spec.modes.includes(modeText)) throw new UsageError(`-m: expected ${spec.modes.join(', ')}, got ${JSON.stringify(modeText)}`);
       const { given, ifname, lockWaitMs, uid } = launcherArgs(chain, opts);
-      const cni = optFlag(opts, 'cni') ? cniRequest(chain.env, ifname) : undefined;
-      // An operation but ADD has no namespace to take (-N's fd is not sent).
-      const target = cni && cni.op !== 'ADD' ? undefined : clientNetns(chain, opts);
-      if (cni && target === undefined && cni.op === 'ADD') throw new InputError('--cni: only with -N');
+      const { cni, target } = cniAndTarget(chain, opts, ifname);
       const priv = launcherPrivileges();
       try {
         const { text, path } = readLauncherConfig(given, spec.defaultConfig, priv);
