@@ -31,7 +31,7 @@
 import { readdirSync, readFileSync, writeFileSync, renameSync, unlinkSync, lstatSync, mkdirSync } from 'node:fs';
 import { InputError, SysError, macText, type Netlink } from '@netgrant/core';
 import { LEASE_DIR } from './lock.js';
-import { formatRecord } from './record.js';
+import { cniOk, formatRecord } from './record.js';
 
 export const LAUNCHED_DIR = `${LEASE_DIR}/launched`;
 
@@ -53,6 +53,8 @@ export interface LaunchEntry {
   client?: boolean;
   /** Client entries: when (CLOCK_BOOTTIME seconds) a reconcile first saw the id gone. */
   gone?: number;
+  /** A service's CNI attachment (--cni): its key, "NETWORK/CONTAINERID/IFNAME" (cniKey), the uid's. */
+  cni?: string;
 }
 
 /** How long a client entry outlives its id (the dying namespace's devices go after it). */
@@ -68,7 +70,7 @@ export function entryRecord(e: LaunchEntry): string {
 }
 
 function formatEntry(e: LaunchEntry): string {
-  return `${ENTRY_PREFIX}by=${e.by} uid=${e.uid} parent=${e.parent} nsid=${e.nsid}${e.ino ? ` ino=${e.ino}` : ''}${e.mac ? ` mac=${e.mac}` : ''} addrs=${e.addresses.join(',')}${e.client ? ' client=1' : ''}${e.gone !== undefined ? ` gone=${e.gone}` : ''}\n`;
+  return `${ENTRY_PREFIX}by=${e.by} uid=${e.uid} parent=${e.parent} nsid=${e.nsid}${e.ino ? ` ino=${e.ino}` : ''}${e.mac ? ` mac=${e.mac}` : ''} addrs=${e.addresses.join(',')}${e.client ? ' client=1' : ''}${e.gone !== undefined ? ` gone=${e.gone}` : ''}${e.cni !== undefined ? ` cni=${e.cni}` : ''}\n`;
 }
 
 function parseEntry(text: string): LaunchEntry | null {
@@ -89,13 +91,15 @@ function parseEntry(text: string): LaunchEntry | null {
   const addrs = f.get('addrs');
   const client = f.get('client');
   const gone = f.get('gone');
+  const cni = f.get('cni');
+  if (cni !== undefined && (client === undefined || !cniOk(cni))) return null;
   if (client !== undefined && (client !== '1' || ino === undefined)) return null;
   if (gone !== undefined && (client === undefined || !/^[0-9]{1,12}(\.[0-9]{1,2})?$/.test(gone))) return null;
   if (ino !== undefined && !/^[0-9]{1,20}$/.test(ino)) return null;
   if (!by || !/^[a-z][a-z0-9-]{0,31}$/.test(by) || !/^[0-9]{1,10}$/.test(f.get('uid') ?? '') || !parent || !/^[0-9]{1,20}\.[0-9]{1,10}$/.test(parent)) return null;
   if (!/^[0-9]{1,10}$/.test(f.get('nsid') ?? '') || addrs === undefined) return null;
   if (mac !== undefined && !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)) return null;
-  return { by, uid, parent, nsid, ...(ino ? { ino } : {}), ...(mac ? { mac } : {}), addresses: addrs === '' ? [] : addrs.split(','), ...(client ? { client: true } : {}), ...(gone !== undefined ? { gone: Number(gone) } : {}) };
+  return { by, uid, parent, nsid, ...(ino ? { ino } : {}), ...(mac ? { mac } : {}), addresses: addrs === '' ? [] : addrs.split(','), ...(client ? { client: true } : {}), ...(gone !== undefined ? { gone: Number(gone) } : {}), ...(cni !== undefined ? { cni } : {}) };
 }
 
 /**

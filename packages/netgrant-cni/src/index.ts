@@ -12,6 +12,7 @@ import { CniError, CODE, SUPPORTED_VERSIONS, errorJson, parseNetConf, readEnv, t
 import { addResult } from './result.js';
 import { addVeth, checkVeth, delVeth, gcVeth, vethPool } from './veth.js';
 import { addRootless, rootless } from './rootless.js';
+import { checkRootless, delRootless, gcRootless, statusRootless } from './rootless-ops.js';
 
 /** Stdin is the request config: at most this much. */
 const MAX_CONFIG = 1 << 20;
@@ -74,21 +75,28 @@ function attachmentKey(conf: NetConf, env: CniEnv): string {
 }
 
 /**
- * Rootless: ADD asks the service. The pair lives exactly as long as the
- * container's namespace (mkveth -N), which the runtime deletes after DEL:
- * DEL and GC have nothing to do here, and the service's records are out of
- * the plugin's reach; CHECK sees the interface from inside.
+ * Rootless: every command but VERSION asks the service, whose creator
+ * (--cni) keys the lease by the attachment under the peer's uid and
+ * answers DEL, CHECK, GC and STATUS from that uid's records alone
+ * (rootless-ops.ts). The key's parts are checked here first, as rootful.
  */
 async function serveRootless(env: CniEnv, conf: NetConf, kind: Kind): Promise<string> {
+  if (env.command === 'ADD' || env.command === 'DEL' || env.command === 'CHECK') attachmentKey(conf, env);
   switch (env.command) {
     case 'ADD':
       return JSON.stringify(addResult(conf.cniVersion, await addRootless(env, conf, kind), prevOf(conf)));
     case 'DEL':
+      await delRootless(env, conf, kind);
+      return '';
+    case 'CHECK':
+      await checkRootless(env, conf, kind, prevAddresses(conf, env.ifname));
+      return '';
     case 'GC':
+      await gcRootless(conf, validKeys(conf));
       return '';
     case 'STATUS':
-    case 'CHECK':
-      throw new CniError(CODE.unsupportedField, `${env.command}: not served rootless`);
+      await statusRootless(conf);
+      return '';
   }
   return '';
 }

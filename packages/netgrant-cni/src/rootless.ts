@@ -8,9 +8,11 @@
 // fd-send -e NETIF -e NETADDRS -e NETGATEWAYS -e NETHOSTIF sends back. The
 // service's chain decides everything (peer-check, mkveth -N's ownership
 // check, the pool, the quota, the interface name, the kind: its creator);
-// the plugin only asks (REQKIND, CNI_CONTAINERID and CNI_IFNAME travel as
-// metadata, for the service's log), and refuses an answer that is not
-// what the network asks for.
+// the plugin only asks (REQOP=ADD, CNI_NETWORK, CNI_CONTAINERID and
+// CNI_IFNAME travel as metadata: the creator's --cni keys the lease by
+// them, under the peer's uid; REQKIND for its log), and refuses an answer
+// that is not what the network asks for. The other operations:
+// rootless-ops.ts.
 import { readFileSync } from 'node:fs';
 import { CLONE_NEWNET, Netlink, closeQuietly, deleteLink, ifNameProblem, connectUnix, decodeEnv, encodeEnv, getLink, openNamespaceUntrusted, recvMessage, sendMessage, setns, unixSocket } from '@netgrant/core';
 import { CniError, CODE, type CniEnv, type NetConf } from './spec.js';
@@ -47,7 +49,7 @@ export function servicePath(conf: NetConf): string {
  * (podman's rootless-netns it could, a test's or the host's it cannot), and
  * it has nothing more to do in its own. Once per process.
  */
-function inNetns<T>(ns: number, fn: (nl: Netlink) => T): T {
+export function inNetns<T>(ns: number, fn: (nl: Netlink) => T): T {
   setns(ns, CLONE_NEWNET);
   const nl = Netlink.open();
   try {
@@ -57,14 +59,19 @@ function inNetns<T>(ns: number, fn: (nl: Netlink) => T): T {
   }
 }
 
-export async function addRootless(env: CniEnv, conf: NetConf, kind: string): Promise<Attached> {
+/** Metadata for the service (docs/protocol.md, "CNI requests"). */
+export type Request = [string, string][];
+
+/** The attachment's metadata: the network, CNI_CONTAINERID, CNI_IFNAME. */
+export const attachmentVars = (env: CniEnv, conf: NetConf): Request => [['CNI_NETWORK', conf.name], ['CNI_CONTAINERID', env.containerId], ['CNI_IFNAME', env.ifname]];
+
+/**
+ * One request to the service: the metadata (and fds), then its answer's
+ * variables. Not reachable: CniError 11 (try again); no answer (the chain
+ * refused: its log says why): 101.
+ */
+export async function askService(conf: NetConf, vars: Request, fds: number[] = []): Promise<Map<string, string>> {
   const path = servicePath(conf);
-  let ns: number;
-  try {
-    ns = openNamespaceUntrusted(env.netns, CLONE_NEWNET);
-  } catch (e) {
-    throw new CniError(CODE.invalidEnv, 'CNI_NETNS: not a network namespace', `${env.netns.slice(0, 200)}: ${(e as Error).message}`);
-  }
   const sock = unixSocket();
   try {
     try {
@@ -72,14 +79,31 @@ export async function addRootless(env: CniEnv, conf: NetConf, kind: string): Pro
     } catch (e) {
       throw new CniError(CODE.tryAgain, 'the netgrant service cannot be reached', (e as Error).message);
     }
-    sendMessage(sock, encodeEnv([['CNI_CONTAINERID', env.containerId], ['CNI_IFNAME', env.ifname], ['REQKIND', kind]]), [ns]);
-    let vars: Map<string, string>;
+    sendMessage(sock, encodeEnv(vars), fds);
     try {
       const m = await recvMessage(sock, { maxFds: 0, timeoutMs: ANSWER_TIMEOUT_MS });
-      vars = new Map(decodeEnv(m.payload));
+      return new Map(decodeEnv(m.payload));
     } catch (e) {
       throw new CniError(CODE.refused, 'the netgrant service refused the request (its log says why)', (e as Error).message);
     }
+  } finally {
+    closeQuietly(sock);
+  }
+}
+
+/** The container's namespace (CNI_NETNS), opened without following it into anything but a namespace. */
+export function openNetns(env: CniEnv): number {
+  try {
+    return openNamespaceUntrusted(env.netns, CLONE_NEWNET);
+  } catch (e) {
+    throw new CniError(CODE.invalidEnv, 'CNI_NETNS: not a network namespace', `${env.netns.slice(0, 200)}: ${(e as Error).message}`);
+  }
+}
+
+export async function addRootless(env: CniEnv, conf: NetConf, kind: string): Promise<Attached> {
+  const ns = openNetns(env);
+  try {
+    const vars = await askService(conf, [['REQOP', 'ADD'], ...attachmentVars(env, conf), ['REQKIND', kind]], [ns]);
     const [ifname, addrs, gateways, hostIf] = ['NETIF', 'NETADDRS', 'NETGATEWAYS', 'NETHOSTIF'].map((k) => vars.get(k) ?? '') as [string, string, string, string];
     if (ifname !== env.ifname) {
       // A pair the service made that the plugin cannot use: its inside end deleted (the pair goes with it; else the runtime's deleting the namespace after the failed ADD takes it).
@@ -103,7 +127,6 @@ export async function addRootless(env: CniEnv, conf: NetConf, kind: string): Pro
     const mac = link.mac;
     return { hostIf, hostMac: undefined, ifname, mac, netns: env.netns, addresses, gateways: gws };
   } finally {
-    closeQuietly(sock);
     closeQuietly(ns);
   }
 }

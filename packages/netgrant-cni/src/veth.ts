@@ -4,8 +4,8 @@
 // the record keyed by the attachment, in the plugin's namespace. The pool
 // is the administrator's mkveth configuration ("config", default
 // /etc/netgrant/veth.conf), read as mkveth reads it.
-import { Netlink, SysError, closeQuietly, deleteLink, dumpAddresses, dumpLinks, getLink, openNamespaceUntrusted, setns, currentNetns, CLONE_NEWNET } from '@netgrant/core';
-import { VETH_BY, checkClientNetns, launchVeth, launcherPrivileges, leasesOf, parseVethConfig, readLauncherConfig, dropLauncherCaps, type Lease, type VethConfig } from '@netgrant/lease';
+import { Netlink, closeQuietly, dumpAddresses, getLink, openNamespaceUntrusted, setns, currentNetns, CLONE_NEWNET } from '@netgrant/core';
+import { checkClientNetns, delVethAttachment, findVethAttachment, gcVethAttachments, launchVeth, launcherPrivileges, parseVethConfig, readLauncherConfig, dropLauncherCaps, type VethConfig } from '@netgrant/lease';
 import { CniError, CODE, type CniEnv, type NetConf } from './spec.js';
 import type { Attached } from './result.js';
 
@@ -62,56 +62,19 @@ export function addVeth(env: CniEnv, conf: NetConf, key: string): Attached {
   }
 }
 
-/** The veth leases of this namespace that are CNI attachments. */
-function attachments(nl: Netlink): Lease[] {
-  return leasesOf(dumpLinks(nl)).filter((l) => l.record.kind === 'lease' && l.record.by === VETH_BY && l.record.cni !== undefined);
-}
-
-function deleteQuietly(nl: Netlink, index: number): void {
-  try {
-    deleteLink(nl, index);
-  } catch (e) {
-    if (!(e instanceof SysError && e.code === 'ENODEV')) throw e; // gone with its namespace meanwhile
-  }
-}
-
-/** DEL: the attachment's pair, if there is one (the namespace may be gone, or DEL repeated). */
+/** DEL: the attachment's pair, if there is one (the namespace may be gone, or DEL repeated). The runtime's (uid 0's) attachments only. */
 export function delVeth(key: string): void {
-  const nl = Netlink.open();
-  try {
-    for (const l of attachments(nl)) if (l.record.cni === key) deleteQuietly(nl, l.link.index);
-  } finally {
-    nl.close();
-  }
+  delVethAttachment(process.getuid!(), key);
 }
 
-/** GC: every attachment of network not in valid (keys); the keys removed. */
+/** GC: every attachment of network not in valid (keys), of the runtime's uid only (a service's are its users'); the keys removed. */
 export function gcVeth(network: string, valid: ReadonlySet<string>): string[] {
-  const nl = Netlink.open();
-  const removed: string[] = [];
-  try {
-    for (const l of attachments(nl)) {
-      const key = l.record.cni!;
-      if (key.startsWith(`${network}/`) && !valid.has(key)) {
-        deleteQuietly(nl, l.link.index);
-        removed.push(key);
-      }
-    }
-  } finally {
-    nl.close();
-  }
-  return removed;
+  return gcVethAttachments(process.getuid!(), network, valid);
 }
 
 /** CHECK: the host end is there, up, with the record's addresses; the container's interface is there, up, with them. */
 export function checkVeth(env: CniEnv, key: string, expected: string[] | undefined): void {
-  const nl = Netlink.open();
-  let lease: Lease | undefined;
-  try {
-    lease = attachments(nl).find((l) => l.record.cni === key);
-  } finally {
-    nl.close();
-  }
+  const lease = findVethAttachment(process.getuid!(), key);
   if (!lease) throw new CniError(CODE.unknownContainer, 'no such attachment', key);
   const addrs = lease.record.addrs ?? [];
   if (!lease.link.up) throw new CniError(CODE.system, `host end ${lease.link.name} is down`);

@@ -2,9 +2,10 @@
 // as a real unprivileged user with subuids runs it: the plugin runs inside
 // podman's rootless user and network namespaces (uid 0 there, host /run
 // hidden) and sends the container's namespace to the administrator's
-// services at /run/user/UID/: mkveth -N (kind veth: eth0 with a pool
-// address that pings the host; a second container gets the other; podman
-// rm frees it) and mkmacvlan -N (kind macvlan on the administrator's
+// services at /run/user/UID/: mkveth --cni -N (kind veth: eth0 with a pool
+// address that pings the host, the lease keyed by the attachment; a second
+// container gets the other; podman rm's DEL frees it, a third container
+// gets it) and mkmacvlan --cni -N (kind macvlan on the administrator's
 // parent, reached by a peer on its LAN).
 //
 // The user (uid 64999, "ngcni") exists only in the test's private mount
@@ -27,6 +28,7 @@ import { confMaker } from '../../../tools/test/lib/launcher.js';
 import { startServer } from '../../../tools/test/lib/service.js';
 import { hostEnds, settled } from '../../../tools/test/lib/veth.js';
 import { busyboxRootfsTar } from '../../../tools/test/lib/busybox-rootfs.js';
+import { serviceChain } from '../../../tools/test/lib/cni-rootless.js';
 
 const U = 64999;
 const { dir, cleanup } = tempDir();
@@ -67,6 +69,9 @@ const podman = (...args: string[]) => run([...as(U), 'podman', ...args], { env, 
 const runArgs = ['run', '-d', '--cap-add', 'NET_RAW'];
 const addressOf = (name: string, re: RegExp) => re.exec(podman('exec', name, 'ip', '-4', '-o', 'addr', 'show', 'eth0').stdout)?.[1];
 
+/** The user's service (docs/netgrant-cni.8.md): the creator's --cni keys the lease by the attachment and serves DEL (podman rm), CHECK, GC, STATUS. */
+const service = (path: string, creator: string[], answer: string[]) => serviceChain(path, [U], creator, answer);
+
 /** The test user's processes (podman's pause process, slirp4netns), by pid. */
 function userProcesses(): number[] {
   return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
@@ -78,10 +83,9 @@ function userProcesses(): number[] {
   }).map(Number);
 }
 
-test('rootless podman: kind veth through the mkveth -N service (address, ping, a second container, rm frees) and kind macvlan through the mkmacvlan -N service (reached on the LAN)', async () => {
+test('rootless podman: kind veth through the mkveth --cni -N service (address, ping, the attachment key, a second container, rm frees: a third gets the address) and kind macvlan through the mkmacvlan --cni -N service (reached on the LAN)', async () => {
   const vpool = conf('limit 2\n10.67.0.0/30\n');
-  const vsrv = await startServer(['s6-ipcserver', '-C', '2', vsock, 'peer-check', '-u', String(U),
-    'fd-recv', '-s', '0', '-d', '5', '-t', '20000', 'mkveth', '-c', vpool, '-N', '5', '-i', 'eth0', 'fd-send', '-s', '1', '-e', 'NETIF', '-e', 'NETADDRS', '-e', 'NETGATEWAYS', '-e', 'NETHOSTIF'], vsock);
+  const vsrv = await startServer(service(vsock, ['mkveth', '-c', vpool], ['NETHOSTIF']), vsock);
   chmodSync(vsock, 0o777);
   // The macvlan's parent mp0 holds the pool's subnet; its peer end is the LAN, in a namespace with a host on it.
   const peer = spawn('unshare', ['-n', 'sleep', '300'], { stdio: 'ignore' });
@@ -89,8 +93,7 @@ test('rootless podman: kind veth through the mkveth -N service (address, ping, a
   sh(`ip link add mp0 type veth peer name mp1 && ip addr add 10.52.0.1/24 dev mp0 && ip link set mp0 up && ip link set mp1 netns ${peer.pid}`);
   run(['nsenter', '-n', '-t', String(peer.pid), 'sh', '-c', 'ip addr add 10.52.0.250/24 dev mp1 && ip link set mp1 up']);
   const mpool = conf('10.52.0.0/24\n');
-  const msrv = await startServer(['s6-ipcserver', '-C', '2', msock, 'peer-check', '-u', String(U),
-    'fd-recv', '-s', '0', '-d', '5', '-t', '20000', 'mkmacvlan', '-c', mpool, '-N', '5', '-i', 'eth0', 'fd-send', '-s', '1', '-e', 'NETIF', '-e', 'NETADDRS', '-e', 'NETGATEWAYS'], msock);
+  const msrv = await startServer(service(msock, ['mkmacvlan', '-c', mpool], []), msock);
   chmodSync(msock, 0o777);
   try {
     let p = podman('import', '-q', image, 'localhost/bb:latest');
@@ -101,15 +104,21 @@ test('rootless podman: kind veth through the mkveth -N service (address, ping, a
     assert.ok(a1, 'c1 has a pool address on eth0');
     p = podman('exec', 'c1', 'ping', '-c', '1', '-W', '5', '192.0.2.1');
     assert.is(p.status, 0, p.stdout + p.stderr);
-    assert.equal(hostEnds().map((h) => [h.record?.uid, h.record?.addrs]), [[U, [`${a1}/32`]]], 'the lease is the user\'s (SO_PEERCRED), though the plugin ran as uid 0 in podman\'s namespace');
+    const id1 = podman('inspect', '-f', '{{.Id}}', 'c1').stdout.trim();
+    assert.equal(hostEnds().map((h) => [h.record?.uid, h.record?.addrs, h.record?.cni]), [[U, [`${a1}/32`], `ngnet/${id1}/eth0`]], 'the lease is the user\'s (SO_PEERCRED), though the plugin ran as uid 0 in podman\'s namespace, keyed by the attachment');
     p = podman(...runArgs, '--name', 'c2', '--network', 'ngnet', 'localhost/bb', 'sleep', '300');
     assert.is(p.status, 0, p.stderr + vsrv.output());
     const a2 = addressOf('c2', /inet (10\.67\.0\.[12])\/32 /);
     assert.ok(a2 && a2 !== a1, `c2 has the other address (${a2}, c1 ${a1})`);
     p = podman('rm', '-f', '-t', '0', 'c1');
     assert.is(p.status, 0, p.stderr);
-    assert.ok(await until(() => hostEnds().length === 1, 10000), 'c1\'s lease ended with its namespace');
+    assert.ok(await vsrv.waitForOutput(new RegExp(`DEL for uid ${U}: deleted ngnet/${id1}/eth0`)), vsrv.output());
+    assert.ok(await until(() => hostEnds().length === 1, 10000), 'c1\'s lease ended (podman rm\'s DEL)');
     assert.equal(hostEnds().map((h) => h.record?.addrs), [[`${a2}/32`]]);
+    // The address is free: a third container gets it (the pool has two).
+    p = podman(...runArgs, '--name', 'c3', '--network', 'ngnet', 'localhost/bb', 'sleep', '300');
+    assert.is(p.status, 0, p.stderr + vsrv.output());
+    assert.is(addressOf('c3', /inet (10\.67\.0\.[12])\/32 /), a1, 'c3 has c1\'s address');
 
     p = podman(...runArgs, '--name', 'm1', '--network', 'ngmac', 'localhost/bb', 'sleep', '300');
     assert.is(p.status, 0, p.stderr + msrv.output());

@@ -6,7 +6,10 @@
 // fd-send), whose chain decides everything: the owner check, the pool, the
 // quota, the interface name. Hostile clients forge their requests: another
 // uid's container namespace, the host's namespace, another pool or
-// interface name in their config, DEL and GC of another uid's lease.
+// interface name in their config; DEL, CHECK and GC naming another uid's
+// attachment, metadata written by hand (a forged PEERUID, a bad key, an
+// unknown REQOP). The creators' --cni serves DEL, CHECK, GC and STATUS
+// from the peer's own records (lease/cni.ts).
 // Rootless podman itself runs in rootless-podman.test.ts.
 //
 // @netgrant-test-modes: in-process
@@ -18,7 +21,8 @@ import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { BASE_ENV, run, sh, tempDir, until, NOBODY } from '../../../tools/test/lib/harness.js';
+import { run, sh, tempDir, until, NOBODY } from '../../../tools/test/lib/harness.js';
+import { attachment, cniClient, delLaunched, endRootless, inside, rawRequest, serviceChain, type Rootless } from '../../../tools/test/lib/cni-rootless.js';
 import { confMaker } from '../../../tools/test/lib/launcher.js';
 import { as, gone, OTHER } from '../../../tools/test/lib/launcher-attacks.js';
 import { startServer } from '../../../tools/test/lib/service.js';
@@ -32,51 +36,10 @@ const otherPool = conf('10.54.0.0/24\n');
 sh('ip addr add 192.0.2.1/32 dev lo');
 const sock = join(dir, 'cni.sock');
 
-interface Rootless {
-  proc: ChildProcess;
-  /** The plugin's stdout (the result or the error JSON), its status, and the container's pid (in the test's pid namespace). */
-  out: Record<string, any> | null;
-  status: number;
-  container: number;
-  stderr: string;
-}
+const { rootlessAdd, plugin } = cniClient(sock);
 
-/**
- * As uid 65534 in a user namespace of its own (uid 0 there): a "container"
- * (a process in a new network namespace of that user namespace), then the
- * plugin's ADD for it; both stay until killed. CNI_NETNS is the
- * container's, or netns (a path seen from inside; fd 3 is passed in).
- */
-async function rootlessAdd(o: { id: string; config?: Record<string, unknown>; netns?: string; ifname?: string; fd3?: number; uid?: number }): Promise<Rootless> {
-  const config = JSON.stringify({ cniVersion: '1.0.0', name: 'ngnet', type: 'netgrant-cni', kind: 'veth', socket: sock, ...(o.config ?? {}) });
-  const script = `unshare -n sleep 300 & c=$!
-while [ "$(readlink /proc/$c/ns/net)" = "$(readlink /proc/self/ns/net)" ]; do sleep 0.01; done
-echo "container=$(cat /proc/$c/stat | cut -d' ' -f1)" >&2
-printf '%s' "$CONF" | CNI_COMMAND=ADD CNI_CONTAINERID=${o.id} CNI_NETNS=${o.netns ?? '/proc/$c/ns/net'} CNI_IFNAME=${o.ifname ?? 'eth0'} netgrant-cni
-echo "rc=$?" >&2
-wait`;
-  const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'pipe', 'pipe'];
-  if (o.fd3 !== undefined) stdio[3] = o.fd3;
-  const proc = spawn(as(o.uid ?? NOBODY)[0]!, [...as(o.uid ?? NOBODY).slice(1), 'unshare', '-Ur', 'sh', '-c', script], { env: { ...BASE_ENV, CONF: config }, stdio });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  await until(() => /rc=\d+/.test(stderr) || proc.exitCode !== null, 60000);
-  let out: Record<string, any> | null = null;
-  try {
-    out = JSON.parse(stdout) as Record<string, any>;
-  } catch {
-    /* asserted */
-  }
-  return { proc, out, status: Number(/rc=(\d+)/.exec(stderr)?.[1] ?? -1), container: Number(/container=(\d+)/.exec(stderr)?.[1] ?? 0), stderr };
-}
-
-const inside = (pid: number, cmd: string) => run(['nsenter', '-n', '-t', String(pid), 'sh', '-c', cmd]);
-
-test('rootless ADD through the service: eth0 in the container with the service\'s pool address, pinged from the host; the quota, a forged pool, another uid\'s or the host\'s namespace, a name the service does not give; DEL and GC touch nothing of the service\'s', async () => {
-  const srv = await startServer(['s6-ipcserver', '-C', '2', sock, 'peer-check', '-u', String(NOBODY), '-u', String(OTHER),
-    'fd-recv', '-s', '0', '-d', '5', '-t', '20000', 'mkveth', '-c', pool, '-N', '5', '-i', 'eth0', 'fd-send', '-s', '1', '-e', 'NETIF', '-e', 'NETADDRS', '-e', 'NETGATEWAYS', '-e', 'NETHOSTIF'], sock);
+test('rootless ADD through the service: eth0 in the container with the service\'s pool address, pinged from the host, the lease keyed by the attachment under the peer\'s uid; the quota, a forged pool, another uid\'s or the host\'s namespace, a name the service does not give; CHECK, STATUS, GC and DEL of the caller\'s own attachments only, forged metadata', async () => {
+  const srv = await startServer(serviceChain(sock, [NOBODY, OTHER], ['mkveth', '-c', pool], ['NETHOSTIF']), sock);
   chmodSync(sock, 0o777);
   const procs: ChildProcess[] = [];
   const containers: number[] = [];
@@ -108,14 +71,19 @@ test('rootless ADD through the service: eth0 in the container with the service\'
     assert.match(inside(a.container, 'ip -o link show eth0').stdout, new RegExp(`link/ether ${res.interfaces[1].mac} `));
     const addr = res.ips[0].address.split('/')[0];
     assert.is(run(['ping', '-c', '1', '-W', '5', addr]).status, 0, 'the host reaches the rootless container');
-    assert.equal(hostEnds().map((h) => [h.name, h.record?.uid, h.record?.addrs]), [[res.interfaces[0].name, NOBODY, [res.ips[0].address]]]);
+    assert.equal(hostEnds().map((h) => [h.name, h.record?.uid, h.record?.addrs, h.record?.cni]), [[res.interfaces[0].name, NOBODY, [res.ips[0].address], 'ngnet/r1/eth0']]);
+    // CHECK (with the ADD's result as prevResult) from the container's user namespace, STATUS: the service answers from the record.
+    let p = plugin({ uid: NOBODY, pid: a.container, cmd: 'CHECK', env: attachment('r1', a.container), config: { cniVersion: '1.0.0', kind: 'veth', prevResult: res } });
+    assert.is(p.status, 0, p.stdout + p.stderr + srv.output());
+    p = plugin({ uid: NOBODY, cmd: 'STATUS' });
+    assert.is(p.status, 0, p.stdout + p.stderr);
 
     // The same uid again: at the service's limit (1).
     const b = await add({ id: 'r2' });
     assert.is.not(b.status, 0);
     assert.is(b.out?.code, 101, JSON.stringify(b.out));
     assert.match(srv.output(), /uid 65534 already has 1 veth namespace, the limit is 1/);
-    assert.is(inside(b.container, 'ip -o link show | grep -c eth0').stdout.trim(), '0');
+    assert.is(inside(b.container, 'ip -o link show | grep -c eth0').stdout.trim(), '0', 'b: nothing made');
 
     // Another uid's container namespace (an fd of it, however the client got it), and the host's own: refused by the service.
     const o = spawn(as(OTHER)[0]!, [...as(OTHER).slice(1), 'unshare', '-Urn', 'sleep', '300'], { stdio: 'ignore' });
@@ -133,26 +101,64 @@ test('rootless ADD through the service: eth0 in the container with the service\'
     assert.is(h.out?.code, 101, JSON.stringify(h.out) + h.stderr);
     assert.match(srv.output(), /-N: the server's own network namespace|not owned by uid 65533/);
 
-    // A name the service does not give (eth1): the plugin refuses the answer and deletes what the service made.
+    // A name the service does not give (eth1): refused by the service (--cni: the key names the interface), nothing made.
     const n = await add({ id: 'r5', uid: OTHER, ifname: 'eth1' });
-    assert.is(n.out?.code, 100, JSON.stringify(n.out));
-    assert.match(n.out!.msg, /named the interface "eth0", not CNI_IFNAME/);
-    assert.is(await until(() => hostEnds().length === 1, 10000), true, 'only r1\'s lease is left');
+    assert.is(n.out?.code, 101, JSON.stringify(n.out));
+    assert.match(srv.output(), /CNI_IFNAME is eth1, this service names the interface eth0/);
+    assert.is(hostEnds().length, 1, 'only r1\'s lease is left');
 
     // A kind the service does not make (its creator is mkveth): the answer is refused, and what the service made goes.
     const k = await add({ id: 'r6', uid: OTHER, config: { kind: 'macvlan' } });
     assert.is(k.out?.code, 100, JSON.stringify(k.out));
     assert.match(k.out!.msg, /the service made a veth, the network asks for macvlan/);
     assert.is(await until(() => hostEnds().length === 1, 10000), true, 'only r1\'s lease is left');
-    assert.is(inside(k.container, 'ip -o link show | grep -c eth0').stdout.trim(), '0');
+    assert.is(inside(k.container, 'ip -o link show | grep -c eth0').stdout.trim(), '0', 'k: deleted');
 
-    // DEL and GC from a rootless plugin, naming the other uid's attachment: nothing of the service's changes.
-    const forged = (cmd: string, extra: Record<string, string>, cfg: Record<string, unknown> = {}) =>
-      run([...as(OTHER), 'unshare', '-Ur', 'netgrant-cni'], { env: { CNI_COMMAND: cmd, ...extra }, input: Buffer.from(JSON.stringify({ cniVersion: '1.1.0', name: 'ngnet', type: 'netgrant-cni', socket: sock, ...cfg })) });
-    assert.is(forged('DEL', { CNI_CONTAINERID: 'r1', CNI_IFNAME: 'eth0', CNI_NETNS: '' }).status, 0);
-    assert.is(forged('GC', { CNI_PATH: '/usr/lib/cni' }, { 'cni.dev/valid-attachments': [] }).status, 0);
-    assert.equal(hostEnds().map((x) => x.record?.addrs), [[res.ips[0].address]]);
+    // Another uid naming r1's attachment: CHECK does not see it (3), DEL and GC (an empty valid list) succeed and change nothing of NOBODY's.
+    p = plugin({ uid: OTHER, cmd: 'CHECK', env: { ...attachment('r1'), CNI_NETNS: '/proc/self/ns/net' }, config: { cniVersion: '1.0.0' } });
+    assert.is(p.out?.code, 3, p.stdout + p.stderr);
+    p = plugin({ uid: OTHER, cmd: 'DEL', env: attachment('r1') });
+    assert.is(p.status, 0, p.stdout + p.stderr);
+    // Its own attachment, under an odd (valid) container id: GC with an empty list collects it, and only it.
+    const odd = await add({ id: 'Odd.ID_9-x', uid: OTHER });
+    assert.is(odd.status, 0, odd.stderr + JSON.stringify(odd.out) + srv.output());
+    assert.equal(hostEnds().map((x) => [x.record?.uid, x.record?.cni]).sort(), [[OTHER, 'ngnet/Odd.ID_9-x/eth0'], [NOBODY, 'ngnet/r1/eth0']]);
+    p = plugin({ uid: OTHER, cmd: 'GC', env: { CNI_PATH: '/usr/lib/cni' }, config: { 'cni.dev/valid-attachments': [] } });
+    assert.is(p.status, 0, p.stdout + p.stderr);
+    assert.equal(hostEnds().map((x) => x.record?.addrs), [[res.ips[0].address]], 'NOBODY\'s lease is left');
     assert.is(run(['ping', '-c', '1', '-W', '5', addr]).status, 0);
+    // Metadata by hand: a PEERUID of NOBODY's (fd-recv takes only what -e names), REQOP unknown, a key with a "/".
+    assert.match(rawRequest(OTHER, sock, { REQOP: 'DEL', CNI_NETWORK: 'ngnet', CNI_CONTAINERID: 'r1', CNI_IFNAME: 'eth0', PEERUID: String(NOBODY) }), /CNIREPLY=ok/);
+    assert.ok(await srv.waitForOutput(/DEL for uid 65533: no ngnet\/r1\/eth0 \(nothing to do\)/), srv.output());
+    assert.is(rawRequest(OTHER, sock, { REQOP: 'EVIL', CNI_NETWORK: 'ngnet' }), '');
+    assert.ok(await srv.waitForOutput(/REQOP: expected ADD, DEL, CHECK, GC, STATUS, got "EVIL"/), srv.output());
+    assert.is(rawRequest(OTHER, sock, { REQOP: 'DEL', CNI_NETWORK: 'ngnet', CNI_CONTAINERID: '../r1', CNI_IFNAME: 'eth0' }), '');
+    assert.ok(await srv.waitForOutput(/CNI_CONTAINERID: not a container id "..\/r1"/), srv.output());
+    // ADD without a namespace fd: nothing to take, nothing made.
+    assert.is(rawRequest(OTHER, sock, { REQOP: 'ADD', CNI_NETWORK: 'ngnet', CNI_CONTAINERID: 'x1', CNI_IFNAME: 'eth0' }), '');
+    assert.is(hostEnds().length, 1);
+    // The container id's grammar is checked by the plugin too (code 4), before anything is asked.
+    p = plugin({ uid: NOBODY, cmd: 'DEL', env: attachment('r1;x') });
+    assert.is(p.out?.code, 4, p.stdout);
+
+    // CHECK sees the interface itself: down (its routes gone), it fails.
+    inside(a.container, 'ip link set eth0 down');
+    p = plugin({ uid: NOBODY, pid: a.container, cmd: 'CHECK', env: attachment('r1', a.container), config: { cniVersion: '1.0.0' } });
+    assert.is(p.out?.code, 100, p.stdout);
+    assert.match(p.out!.msg, /eth0 is down/);
+
+    // NOBODY's DEL: the pair goes, and its address; repeated, and with the service unreachable, DEL still succeeds.
+    p = plugin({ uid: NOBODY, cmd: 'DEL', env: attachment('r1', a.container) });
+    assert.is(p.status, 0, p.stdout + p.stderr);
+    assert.is(hostEnds().length, 0, p.stderr + srv.output());
+    assert.is(inside(a.container, 'ip -o link show | grep -c eth0').stdout.trim(), '0', 'the inside end went with the host end');
+    p = plugin({ uid: NOBODY, cmd: 'DEL', env: attachment('r1') });
+    assert.is(p.status, 0, p.stdout + p.stderr);
+    p = plugin({ uid: NOBODY, cmd: 'DEL', env: attachment('r1'), config: { socket: join(dir, 'none.sock') } });
+    assert.is(p.status, 0, p.stdout);
+    assert.match(p.stderr, /warning: DEL: the netgrant service cannot be reached/);
+    p = plugin({ uid: NOBODY, cmd: 'STATUS', config: { socket: join(dir, 'none.sock') } });
+    assert.is(p.out?.code, 50, p.stdout);
 
     // The container's namespace going ends the lease.
     await killAll();
@@ -172,8 +178,7 @@ test('rootless kind macvlan through a mkmacvlan -N service: eth0 a macvlan on th
   inside(peer.pid!, 'ip addr add 10.53.0.250/24 dev mp1 && ip link set mp1 up');
   const mpool = conf('10.53.0.0/24\n');
   const msock = join(dir, 'macvlan.sock');
-  const srv = await startServer(['s6-ipcserver', '-C', '2', msock, 'peer-check', '-u', String(NOBODY),
-    'fd-recv', '-s', '0', '-d', '5', '-t', '20000', 'mkmacvlan', '-c', mpool, '-N', '5', '-i', 'eth0', 'fd-send', '-s', '1', '-e', 'NETIF', '-e', 'NETADDRS', '-e', 'NETGATEWAYS'], msock);
+  const srv = await startServer(serviceChain(msock, [NOBODY], ['mkmacvlan', '-c', mpool], []), msock);
   chmodSync(msock, 0o777);
   let r: Rootless | undefined;
   try {
@@ -185,10 +190,18 @@ test('rootless kind macvlan through a mkmacvlan -N service: eth0 a macvlan on th
     assert.match(inside(r.container, 'ip -d -o link show eth0').stdout, /macvlan/);
     const addr = r.out!.ips[0].address.split('/')[0];
     assert.is(inside(peer.pid!, `ping -c 1 -W 5 ${addr}`).status, 0, 'a peer on the LAN reaches the rootless container');
+    // The key is in the registry's entry (root's), not only in the alias in the client's namespace (the client's to rewrite).
+    const entries = sh('cat /run/netgrant/launched/*').stdout;
+    assert.match(entries, new RegExp(`uid=${NOBODY} .*addrs=${r.out!.ips[0].address} client=1 cni=ngnet/m1/eth0\n`), entries);
+    const cfg = { cniVersion: '1.0.0', kind: 'macvlan', socket: msock };
+    let p = plugin({ uid: NOBODY, pid: r.container, cmd: 'CHECK', env: attachment('m1', r.container), config: { ...cfg, prevResult: r.out } });
+    assert.is(p.status, 0, p.stdout + p.stderr + srv.output());
+    p = plugin({ uid: NOBODY, pid: r.container, cmd: 'CHECK', env: attachment('m2', r.container), config: cfg });
+    assert.is(p.out?.code, 3, p.stdout);
+    // DEL: the plugin deletes eth0 in the namespace it owns; the entry (and the address) is held until the namespace goes: the client owns the interface.
+    await delLaunched(plugin, srv, r, 'm1', cfg);
   } finally {
-    if (r?.container) process.kill(r.container, 'SIGKILL');
-    r?.proc.kill('SIGKILL');
-    if (r) await gone(r.proc);
+    await endRootless(r);
     peer.kill('SIGKILL');
     await gone(peer);
     await srv.stop();

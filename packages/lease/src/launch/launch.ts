@@ -45,6 +45,8 @@ export interface LaunchRequest {
   done?: (cap: 'sys_admin') => void;
   /** The client's namespace (-N, checked), instead of a new one. */
   target?: number;
+  /** A service's CNI attachment (--cni): its key, for the registry entry (the record in the client's namespace is the client's to rewrite). */
+  cni?: string;
 }
 
 export interface Launched {
@@ -180,6 +182,7 @@ function launchLocked(
     withCap('dac_override', () => withCap('sys_admin', () => withCap('net_admin', () => adopt(host, homeIno, live))));
     const mine = live.filter((e) => e.parent === parentRef && e.uid === req.uid).length;
     if (req.config.limit !== undefined && mine >= req.config.limit) throw new DeniedError(`uid ${req.uid} already has ${mine} launched namespace${mine === 1 ? '' : 's'}, the limit is ${req.config.limit}`);
+    if (req.cni !== undefined && live.some((e) => e.cni === req.cni && e.uid === req.uid && e.gone === undefined)) throw new SysError(`attachment ${req.cni}`, 17 /* EEXIST */, 'it has an interface already');
     for (const e of live) for (const a of e.addresses) for (const p of plans) if (contains(p.cidr, a.split('/')[0]!)) p.excluded.add(addrBig(a.split('/')[0]!));
 
     // The new namespace (on this, the main thread) or the client's; the link goes straight into it.
@@ -227,7 +230,7 @@ function launchLocked(
         if (!link) throw new SysError(`find ${req.ifname} in the ${target === undefined ? 'new' : 'client\'s'} namespace`, 19);
         // A macvlan's MAC is random per launch (passthru's is its parent's, ipvlan's too).
         const mac = req.kind === 'macvlan' && req.mode !== 'passthru' ? macText(link.mac) : undefined;
-        entry = { by: req.by, uid: req.uid, parent: parentRef, nsid, ino, ...(mac ? { mac } : {}), addresses: [], ...(target !== undefined ? { client: true } : {}) };
+        entry = { by: req.by, uid: req.uid, parent: parentRef, nsid, ino, ...(mac ? { mac } : {}), addresses: [], ...(target !== undefined ? { client: true } : {}), ...(req.cni !== undefined ? { cni: req.cni } : {}) };
         const e = entry;
         // The entry first: from here on the launch counts, before it has anything.
         withCap('dac_override', () => writeEntry(e));

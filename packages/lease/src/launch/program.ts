@@ -3,14 +3,16 @@
 // checked on the fd. What is in use is decided under the lease lock (a
 // root-only file: a lock on the configuration, which users may read, would
 // be one any user could hold), waited for at most -t.
-import { UsageError, checkIfName, openTrustedFile, optString, parseUint, peerId } from '@netgrant/core';
+import { UsageError, checkIfName, openTrustedFile, optString, parseUint, peerId, say } from '@netgrant/core';
 import { closeSync } from 'node:fs';
 import { isSea } from 'node:sea';
 import type { Chain, Env, OptionValues, Program } from '@netgrant/core';
 import { parseLaunchConfig } from './conf.js';
 import { launch } from './launch.js';
 import { launcherPrivileges, type Privileges } from './privileges.js';
-import { TARGET_OPTIONS, clientNetns } from './target.js';
+import { TARGET_OPTIONS } from './target.js';
+import { CNI_OPTIONS, cniAndTarget } from '../cni.js';
+import { serveLaunchedCni } from './cni.js';
 
 export interface LauncherSpec {
   name: string;
@@ -88,18 +90,22 @@ export function exportLaunched(env: Env, l: { ifname: string; addresses: string[
 export function launcherProgram(spec: LauncherSpec): Program {
   return {
     name: spec.name,
-    usage: `[-c CONFIG] [-m ${spec.modes.join('|')}] [-N NETNSFD [--any-netns]] [-i IFNAME] [-t LOCKWAIT_MS] prog...`,
-    options: [{ name: 'mode', short: 'm', value: true }, ...LAUNCHER_OPTIONS, ...TARGET_OPTIONS],
+    usage: `[-c CONFIG] [-m ${spec.modes.join('|')}] [-N NETNSFD [--any-netns] [--cni]] [-i IFNAME] [-t LOCKWAIT_MS] prog...`,
+    options: [{ name: 'mode', short: 'm', value: true }, ...LAUNCHER_OPTIONS, ...TARGET_OPTIONS, ...CNI_OPTIONS],
     run(chain, opts) {
       const modeText = optString(opts, 'mode');
       if (modeText !== undefined && !spec.modes.includes(modeText)) throw new UsageError(`-m: expected ${spec.modes.join(', ')}, got ${JSON.stringify(modeText)}`);
       const { given, ifname, lockWaitMs, uid } = launcherArgs(chain, opts);
-      const target = clientNetns(chain, opts);
+      const { cni, target } = cniAndTarget(chain, opts, ifname);
       const priv = launcherPrivileges();
       try {
         const { text, path } = readLauncherConfig(given, spec.defaultConfig, priv);
         const config = parseLaunchConfig(text, path, spec.modes);
         const mode = modeText ?? config.mode ?? spec.defaultMode;
+        if (cni && cni.op !== 'ADD') {
+          say(spec.name, 'info', `${cni.op} for uid ${cni.uid}: ${serveLaunchedCni(cni, chain.env, spec.name, ifname, lockWaitMs, priv.with)}`);
+          return;
+        }
         // DAC_OVERRIDE stays permitted for the lease lock and the registry (root's 0600 and 0700).
         const done = launch({
           by: spec.name,
@@ -112,9 +118,11 @@ export function launcherProgram(spec: LauncherSpec): Program {
           withCap: priv.with,
           done: priv.done,
           ...(target !== undefined ? { target } : {}),
+          ...(cni ? { cni: cni.key! } : {}),
         });
         exportLaunched(chain.env, done);
         chain.env.set('NETPARENT', done.parent);
+        if (cni) chain.env.set('CNIREPLY', 'ok');
       } finally {
         dropLauncherCaps(priv);
       }

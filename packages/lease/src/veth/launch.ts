@@ -72,9 +72,13 @@ export function hostEndName(nsIno: number): string {
   return `ngv-${nsIno.toString(16).slice(-11)}`;
 }
 
-/** A CNI attachment's host end (a container namespace may have several): from its key. */
-export function cniHostEndName(key: string): string {
-  return `ngv-${createHash('sha256').update(key).digest('hex').slice(0, 11)}`;
+/**
+ * A CNI attachment's host end (a container namespace may have several):
+ * from its key, and from its uid unless root's (rootful netgrant-cni), so
+ * two users' attachments of the same key never collide.
+ */
+export function cniHostEndName(key: string, uid = 0): string {
+  return `ngv-${createHash('sha256').update(uid === 0 ? key : `${uid}:${key}`).digest('hex').slice(0, 11)}`;
 }
 
 function plansFor(host: Netlink, config: VethConfig): { plans: PoolPlan[]; bridge: LinkInfo | undefined } {
@@ -100,7 +104,7 @@ export function launchVeth(req: VethRequest): VethLaunched {
       const nat = req.masquerade || req.forwards.length > 0;
       if (process.geteuid?.() === 0) cullTables(() => dumpLinks(host));
       const leases = leasesOf(dumpLinks(host)).filter((l) => l.record.kind === 'lease' && l.record.by === VETH_BY);
-      if (req.cni !== undefined && leases.some((l) => l.record.cni === req.cni)) throw new SysError(`attachment ${req.cni}`, 17 /* EEXIST */, 'it has an interface already');
+      if (req.cni !== undefined && leases.some((l) => l.record.cni === req.cni && l.record.uid === req.uid)) throw new SysError(`attachment ${req.cni}`, 17 /* EEXIST */, 'it has an interface already');
       const mine = leases.filter((l) => l.record.uid === req.uid).length;
       if (req.config.limit !== undefined && mine >= req.config.limit) throw new DeniedError(`uid ${req.uid} already has ${mine} veth namespace${mine === 1 ? '' : 's'}, the limit is ${req.config.limit}`);
       const forwarded = new Set(leases.flatMap((l) => (l.record.ports ?? []).map((p) => p.split(':').slice(0, 2).join('/'))));
@@ -112,7 +116,7 @@ export function launchVeth(req: VethRequest): VethLaunched {
       if (req.target === undefined) withCap('sys_admin', () => unshareNet());
       const ns = req.target ?? currentNetns();
       try {
-        const hostIf = req.cni !== undefined ? cniHostEndName(req.cni) : hostEndName(fstatSync(ns).ino);
+        const hostIf = req.cni !== undefined ? cniHostEndName(req.cni, req.uid) : hostEndName(fstatSync(ns).ino);
         const inside = netlinkIn(req.target, home, withCap);
         let hostEnd: LinkInfo | undefined;
         let mac: Buffer | undefined;
