@@ -18,7 +18,7 @@ export function installCapable(prefix: string): string {
   assert.is(r.status, 0, r.stderr);
   chmodSync(prefix, 0o755);
   const bin = join(prefix, 'bin');
-  setcap(join(bin, 'netgrant'));
+  setcapLauncher(join(bin, 'netgrant'));
   return bin;
 }
 
@@ -36,11 +36,12 @@ export function copyCapable(dir: string): string {
   copyFileSync(join(SEA_BUILD, 'netgrant'), join(dir, 'netgrant'));
   chmodSync(join(dir, 'netgrant'), 0o755);
   for (const name of readdirSync(join(SEA_BUILD, 'bin'))) symlinkSync('../netgrant', join(dir, 'bin', name));
-  setcap(join(dir, 'netgrant'));
+  setcapLauncher(join(dir, 'netgrant'));
   return join(dir, 'bin');
 }
 
-function setcap(exe: string): void {
+/** setcap LAUNCHER_FILE_CAPS exe. */
+export function setcapLauncher(exe: string): void {
   const s = run(['setcap', LAUNCHER_FILE_CAPS, exe]);
   assert.is(s.status, 0, s.stderr);
 }
