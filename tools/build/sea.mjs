@@ -15,7 +15,8 @@
 // 24.7 and later 24s: the first with `execArgvExtension`); any other Node
 // is refused (its executable would run its caller's NODE_OPTIONS). Either
 // way the new executable is started once with NODE_OPTIONS and
-// --node-options= naming a script, and refused if the script ran. It does
+// --node-options= naming a script, and refused if the script ran (or if it
+// did not reach its own code). It does
 // not setcap: that is the install's last step (a later write to the file
 // would clear the capabilities anyway).
 import { build } from 'esbuild';
@@ -110,10 +111,15 @@ if (how === 'build-sea') {
 const probe = join(work, 'probe.cjs');
 const marker = join(work, 'probe-ran');
 writeFileSync(probe, `require('node:fs').writeFileSync(${JSON.stringify(marker)}, '');\n`);
-spawnSync(tmp, [`--node-options=--require=${probe}`], { env: { PATH: process.env.PATH, NODE_OPTIONS: `--require=${probe}` }, stdio: 'ignore', timeout: 60000 });
+const tried = spawnSync(tmp, [`--node-options=--require=${probe}`], { env: { PATH: process.env.PATH, NODE_OPTIONS: `--require=${probe}` }, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 60000 });
 if (existsSync(marker)) {
   rmSync(tmp, { force: true });
   fatal('the new executable ran a script its caller named in NODE_OPTIONS or --node-options=: refused', 111);
+}
+// And it did start: its own one fatal line (named netgrant.PID, it is no program; or koffi.node is not beside it yet).
+if (!/^netgrant[.0-9]*: fatal: /.test(tried.stderr ?? '')) {
+  rmSync(tmp, { force: true });
+  fatal(`the new executable did not start (exit ${tried.status ?? tried.signal}): ${(tried.stderr ?? '').trim().split('\n').pop()}`, 111);
 }
 chmodSync(tmp, 0o755);
 // koffi.node first, then the executable: a new executable never meets an old native module.
