@@ -1,7 +1,7 @@
 // The single executable as an administrator deploys it: installed by
 // install-prefix into a root-owned prefix, then setcap (docs/single-executable.md);
 // or, where a file only probes the executable, a plain copy of the built one.
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { run, ROOT, NODE } from './harness.js';
@@ -29,6 +29,7 @@ export function installCapable(prefix: string): string {
  * dir/bin. Cheaper than installCapable (no prefix: two files and links).
  */
 export function copyCapable(dir: string): string {
+  assert.ok(existsSync(join(SEA_BUILD, 'netgrant')), `${join(SEA_BUILD, 'netgrant')} is not built: npm run build-sea (npm test's pretest builds it)`);
   mkdirSync(join(dir, 'bin'), { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755);
   copyFileSync(join(SEA_BUILD, 'koffi.node'), join(dir, 'koffi.node'));
