@@ -8,7 +8,7 @@ import { chmodSync, chownSync, existsSync, linkSync, mkdirSync, readdirSync, rea
 import { join } from 'node:path';
 import { socketpair, close } from '@netgrant/core';
 import { run, runWithFds, sh, tempDir, failsWith, NOBODY, NODE, ROOT } from '../tools/test/lib/harness.js';
-import { installCapable } from '../tools/test/lib/single-executable.js';
+import { installCapable, setcapLauncher } from '../tools/test/lib/single-executable.js';
 
 const { dir, cleanup } = tempDir();
 chmodSync(dir, 0o755);
@@ -171,6 +171,31 @@ test('Node and ld.so take nothing from the caller: NODE_OPTIONS, NODE_V8_COVERAG
     close(a);
     close(b);
   }
+});
+
+// Under Node 22 and 24 the build takes the postject route (tools/build/sea.mjs): tested there (under the main line the
+// file's other tests are its build's, --build-sea).
+const POSTJECT_LINE = /^(22|24)\./.test(process.versions.node);
+if (POSTJECT_LINE) test(`the postject route under this Node: its executable, setcap'd, runs mkmacvlan for nobody with no capability left, and never a caller's NODE_OPTIONS (root's neither)`, () => {
+  const out = join(dir, 'postject');
+  const b = run([NODE, join(ROOT, 'tools', 'build', 'sea.mjs'), '--out', out], { timeout: 300000 });
+  assert.is(b.status, 0, b.stderr);
+  assert.match(b.stderr, new RegExp(`\\(postject, Node ${process.version}\\)`));
+  setcapLauncher(join(out, 'netgrant'));
+  const open = join(dir, 'postject-open');
+  mkdirSync(open);
+  chownSync(open, NOBODY, NOBODY);
+  const marker = join(open, 'marker');
+  const evil = conf('postject-evil.cjs', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'node');\n`);
+  const r = nobody([join(out, 'bin', 'mkmacvlan'), '-c', config, 'sh', '-c', `id -u; ${STATUS}`], { NODE_OPTIONS: `--require=${evil}` });
+  assert.is(r.status, 0, r.stderr);
+  const [uid, ...caps] = r.stdout.trim().split('\n');
+  assert.is(uid, String(NOBODY));
+  for (const l of caps.filter((c) => !c.startsWith('CapBnd'))) assert.match(l, /:\s+0000000000000000$/, l);
+  // Root: no AT_SECURE, so only execArgvExtension "none" keeps NODE_OPTIONS (and --node-options=) out.
+  const root = run([join(out, 'bin', 'mkmacvlan'), `--node-options=--require=${evil}`], { env: { NODE_OPTIONS: `--require=${evil}` } });
+  assert.is(failsWith(root, 'mkmacvlan', 100, /--node-options/), null, root.stderr);
+  assert.not.ok(existsSync(marker), 'the caller\'s script never ran');
 });
 
 test('koffi.node is loaded only from beside the executable, root\'s and writable by root alone: otherwise one line, exit 111', () => {

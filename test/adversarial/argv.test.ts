@@ -2,7 +2,9 @@
 // each run ends with a documented exit code, a failure is exactly one
 // `prog: fatal: ...` line with no stack trace, and nothing is left behind —
 // no interface, no /run/netns name, no process (so no lock, fd or namespace
-// held), no fd in this test process.
+// held), no fd in this test process. A quarter of each program's runs are
+// uid 65534 running the setcap'd single executable
+// (docs/single-executable.md), with its links on PATH.
 //
 // @netgrant-test-modes: in-process
 // In one chaining mode only (docs/testing.md): each program parses its argv
@@ -17,6 +19,7 @@ import { programs } from '../../packages/netgrant/src/programs.js';
 import { runWithFds, sh, tempDir, BIN, NODE, NOBODY, type Result } from '../../tools/test/lib/harness.js';
 import { hinted, optionWords, params } from '../../tools/test/lib/arbitraries.js';
 import { snapshot, leftovers, TAG_ENV } from '../../tools/test/lib/leftovers.js';
+import { copyCapable } from '../../tools/test/lib/single-executable.js';
 
 const { dir, cleanup } = tempDir();
 chmodSync(dir, 0o755);
@@ -40,11 +43,18 @@ const fixtures = [launchConf, acl, fifo, join(dir, 'link.conf'), file('open.conf
 
 // A PATH holding only the toolkit, node and true: a generated word that
 // names a program runs one of ours or nothing (127).
-const pathDir = join(dir, 'bin');
-mkdirSync(pathDir);
-for (const name of programs.keys()) symlinkSync(realpathSync(join(BIN, name)), join(pathDir, name));
-symlinkSync(NODE, join(pathDir, 'node'));
-symlinkSync('/bin/true', join(pathDir, 'true'));
+// The same through the setcap'd single executable: every program a link to it.
+function toolkitPath(name: string, target: (prog: string) => string): string {
+  const p = join(dir, name);
+  mkdirSync(p);
+  for (const prog of programs.keys()) symlinkSync(target(prog), join(p, prog));
+  symlinkSync(NODE, join(p, 'node'));
+  symlinkSync('/bin/true', join(p, 'true'));
+  return p;
+}
+const pathDir = toolkitPath('bin', (prog) => realpathSync(join(BIN, prog)));
+const seaBin = copyCapable(join(dir, 'sea'));
+const seaPathDir = toolkitPath('sea-path', (prog) => join(seaBin, prog));
 
 const AS_NOBODY = ['/usr/bin/setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
 
@@ -111,6 +121,8 @@ const wordsFor = (prog: Program) =>
 const usableOptions = (p: Program) => p.options.filter((o) => !(p.name === 'mktap' && o.name === 'persist'));
 
 const RUNS = Number(process.env.NETGRANT_FC_RUNS ?? 15);
+/** Who runs a program: root or uid 65534 through the bundle, or uid 65534 through the setcap'd single executable. */
+type Caller = 'root' | 'nobody' | 'sea';
 
 for (const [name, prog] of programs) {
   test(`${name}: random argv and chain variables end in a documented exit, one fatal line, nothing left`, () => {
@@ -123,24 +135,30 @@ for (const [name, prog] of programs) {
       sh('true'); // Node's child-process machinery is set up before the baseline
       const before = snapshot();
       const seen: Record<string, number> = {};
-      fc.assert(
-        fc.property(wordsFor(prog), restArb, envArb, fc.constantFrom(false, false, false, true), (words, rest, env, unprivileged) => {
+      // Three runs in four by root or uid 65534 through the bundle, the rest by uid 65534 through the single executable.
+      const check = (callers: fc.Arbitrary<Caller>, runs: number) => fc.assert(
+        fc.property(wordsFor(prog), restArb, envArb, callers, (words, rest, env, caller) => {
           // The helper takes no program after it; ipc-pair takes a block (the server chain) first.
           // The responder, given no program, runs for ever: it always gets one, which it refuses once its options are checked.
           const after = name === 'netgrant-bridge-helper' ? [] : name === 'ipc-pair' ? [' true', '', ...rest] : name === 'netgrant-dhcpd' ? ['true', ...rest] : rest;
-          // One run in four as uid 65534: the failures of a caller without privilege.
-          const argv = [...(unprivileged ? AS_NOBODY : []), name, ...words.map(noNul), ...after];
+          // uid 65534: the failures of a caller without privilege (with the file's capabilities through the single executable).
+          const sea = caller === 'sea';
+          const argv = [...(caller === 'root' ? [] : AS_NOBODY), sea ? join(seaBin, name) : name, ...words.map(noNul), ...after];
           const r = runWithFds(argv, { 3: devnull, 4: netns, 6: sock }, {
             cwd: dir,
             timeout: 15000,
-            env: { ...env, ...TAG_ENV, PATH: pathDir, NETGRANT_BRIDGE_SOCKET: join(dir, 'no-service.sock') },
+            env: { ...env, ...TAG_ENV, PATH: sea ? seaPathDir : pathDir, NETGRANT_BRIDGE_SOCKET: join(dir, 'no-service.sock') },
           });
-          seen[String(r.status)] = (seen[String(r.status)] ?? 0) + 1;
+          const key = `${sea ? 'sea ' : ''}${r.status}`;
+          seen[key] = (seen[key] ?? 0) + 1;
           const problem = contractProblem(r, name === 'netgrant-bridge-helper' ? HELPER_CODES : DOCUMENTED) ?? leftovers(before);
           if (problem) throw new Error(`${problem}\nargv: ${JSON.stringify(argv)} env: ${JSON.stringify(env)}\nexit ${r.status}, stderr: ${r.stderr}`);
         }),
-        params(RUNS),
+        params(runs),
       );
+      const seaRuns = Math.ceil(RUNS / 4);
+      if (RUNS > seaRuns) check(fc.constantFrom<Caller>('root', 'root', 'nobody'), RUNS - seaRuns);
+      check(fc.constant<Caller>('sea'), seaRuns);
       console.log(`${name}: exit codes over ${RUNS} runs: ${JSON.stringify(seen)}`);
     } finally {
       [devnull, netns, sock].forEach(close);

@@ -4,7 +4,9 @@
 // arrives whole (payload, fds, nothing read past it); every defect —
 // truncated, oversized, wrong fd count, too many fds (control data
 // truncated), fds after the first byte, garbage — is an error of the
-// protocol class, and no fd is left open anywhere.
+// protocol class, and no fd is left open anywhere. Half the fd-recv runs
+// are uid 65534 running the setcap'd single executable
+// (docs/single-executable.md).
 //
 // @netgrant-test-modes: in-process
 // In one chaining mode only (docs/testing.md): the framing is core's
@@ -18,7 +20,8 @@ import { join } from 'node:path';
 import {
   socketpair, close, sendAll, recvmsg, recvMessage, recvByte, closeAll, isCloexec, listOpenFds, unixSocket, connectUnix, decodeEnv, SysError, MSG_DONTWAIT,
 } from '@netgrant/core';
-import { runWithFds, tempDir, SHOW_FDS } from '../../tools/test/lib/harness.js';
+import { runWithFds, tempDir, SHOW_FDS, NOBODY } from '../../tools/test/lib/harness.js';
+import { copyCapable } from '../../tools/test/lib/single-executable.js';
 import { startServer } from '../../tools/test/lib/service.js';
 import { frames, envPayload, params, type Frame } from '../../tools/test/lib/arbitraries.js';
 
@@ -135,21 +138,23 @@ test('core recvByte (the one-byte protocol): exactly the expected byte with exac
   assert.equal(listOpenFds(), before, 'no fd left open in this process');
 });
 
-test('fd-recv: a well-formed message places its fds and exports its variables; a defective one exits 111, one line, nothing exec\'d', () => {
+test('fd-recv (and the setcap single executable\'s, run by uid 65534): a well-formed message places its fds and exports its variables; a defective one exits 111, one line, nothing exec\'d', () => {
+  const sea = tempDir();
+  const seaFdRecv = [`/usr/bin/setpriv`, `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', join(copyCapable(sea.dir), 'fd-recv')];
   const before = listOpenFds();
   fc.assert(
-    fc.property(frames(3, 65536, envPayload), (f) => {
+    fc.property(frames(3, 65536, envPayload), fc.boolean(), (f, viaSea) => {
       const [a, b] = socketpair();
       let r;
       try {
         sendFrame(a, f);
         close(a);
-        r = runWithFds(['fd-recv', '-s', '6', '-d', '3,4,5', '-m', '0', '-E', '/bin/sh', '-c', `${SHOW_FDS}; env -0`], { 6: b });
+        r = runWithFds([...(viaSea ? seaFdRecv : ['fd-recv']), '-s', '6', '-d', '3,4,5', '-m', '0', '-E', '/bin/sh', '-c', `${SHOW_FDS}; env -0`], { 6: b });
       } finally {
         close(b);
       }
       if (r.status === 0) {
-        if (f.defect !== 'none' && f.defect !== 'garbage') throw new Error(`a ${f.defect} message was accepted`);
+        if (f.defect !== 'none' && f.defect !== 'garbage') throw new Error(`${viaSea ? 'single executable: ' : ''}a ${f.defect} message was accepted`);
         if (f.defect === 'garbage') return;
         const n = f.fdsPerChunk[0]!;
         const [fdLine, env] = [r.stdout.slice(0, r.stdout.indexOf('\n')), r.stdout.slice(r.stdout.indexOf('\n') + 1)];
@@ -158,12 +163,13 @@ test('fd-recv: a well-formed message places its fds and exports its variables; a
         for (const [k, v] of decodeEnv(f.payload)) assert.is(got.get(k), v, k);
         return;
       }
-      if (f.defect === 'none') throw new Error(`a well-formed message was refused: ${r.stderr}`);
-      if (r.status !== 111 || r.stdout !== '' || !/^fd-recv: fatal: [^\n]+\n$/.test(r.stderr)) throw new Error(`${f.defect}: exit ${r.status}, stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}`);
+      if (f.defect === 'none') throw new Error(`${viaSea ? 'single executable: ' : ''}a well-formed message was refused: ${r.stderr}`);
+      if (r.status !== 111 || r.stdout !== '' || !/^fd-recv: fatal: [^\n]+\n$/.test(r.stderr)) throw new Error(`${viaSea ? 'single executable: ' : ''}${f.defect}: exit ${r.status}, stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}`);
     }),
     params(40),
   );
   assert.equal(listOpenFds(), before, 'no fd left open in this process');
+  sea.cleanup();
 });
 
 test('the resident server: defective messages from many clients leave its fd count flat, and it still serves', async () => {

@@ -2,7 +2,10 @@
 // kernel has ipvlan. The launcher suite in the default mode (l3s), then
 // what is ipvlan's own: the modes' routes, and the kernel's duplicate check
 // (EADDRINUSE) arbitrating addresses mkipvlan cannot see; -N into a
-// client's own namespace (mkmacvlan's -N is tested natively in full).
+// client's own namespace (mkmacvlan's -N is tested natively in full); and
+// the seed's own way, `mkipvlan ip addr show` run by a user from the setcap'd
+// single executable (docs/single-executable.md; mkmacvlan's the same natively
+// in test/single-executable.test.ts).
 //
 // @netgrant-test-modes: in-process
 // In one chaining mode only (docs/testing.md): the VM lane is for the
@@ -13,9 +16,11 @@ import * as assert from 'uvu/assert';
 import { run, sh, failsWith, until, NOBODY } from '../../../tools/test/lib/harness.js';
 import { launcherSuite, hold } from '../../../tools/test/lib/launcher.js';
 import { as, background } from '../../../tools/test/lib/launcher-attacks.js';
-import { openSync, closeSync } from 'node:fs';
+import { copyCapable } from '../../../tools/test/lib/single-executable.js';
+import { openSync, closeSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
 
-const { conf } = launcherSuite({ prog: 'mkipvlan', wrongMode: ['bridge', /-m: expected l3s, l3, l2/], routesViaGateway: false, race: { launches: 8, prefix: 29 }, parts: ['kernel'] });
+const { dir, conf } = launcherSuite({ prog: 'mkipvlan', wrongMode: ['bridge', /-m: expected l3s, l3, l2/], routesViaGateway: false, race: { launches: 8, prefix: 29 }, parts: ['kernel'] });
 
 test('mkipvlan: the modes: l2 routes via the gateway, l3 and l3s through the device; the kernel reports the mode', () => {
   const c = conf('10.30.0.0/24\n');
@@ -91,6 +96,26 @@ test('mkipvlan -N: the ipvlan goes into a client\'s own namespace (uid 65534, un
     k.proc.kill('SIGKILL');
     neighbour.proc.kill('SIGKILL');
   }
+});
+
+test('mkipvlan with file capabilities: uid 65534 runs `mkipvlan ip addr show` from the setcap\'d single executable and gets an ipvlan; the program has no capability; the configuration\'s read permission is the access list', () => {
+  // On the overlay (the guest's root: a tmpfs upper layer holds security.capability), beside the configuration: the same filesystem.
+  const bin = copyCapable(join(dir, 'sea'));
+  // The lease lock and the registry are root's (a root launch or tmpfiles.d makes them).
+  sh('install -d -m 0755 /run/netgrant && { [ -e /run/netgrant/lease.lock ] || install -m 0600 /dev/null /run/netgrant/lease.lock; } && install -d -m 0700 /run/netgrant/launched');
+  const c = conf('10.30.0.0/24\n');
+  const r = run([...as(NOBODY), join(bin, 'mkipvlan'), '-c', c, 'sh', '-c', 'id -u; ip -j -d link show eth0; ip -4 -o addr show eth0; grep -E "^Cap(Inh|Prm|Eff|Amb)" /proc/self/status']);
+  assert.is(r.status, 0, r.stderr);
+  const [uid, link, addr, ...caps] = r.stdout.trim().split('\n');
+  assert.is(uid, String(NOBODY));
+  const info = (JSON.parse(link!) as { linkinfo: { info_kind: string; info_data: { mode: string } } }[])[0]!.linkinfo;
+  assert.equal([info.info_kind, info.info_data.mode], ['ipvlan', 'l3s']);
+  assert.match(addr!, /^\d+: eth0\s+inet 10\.30\.0\.\d+\/24 /, addr);
+  assert.is(caps.length, 4);
+  for (const l of caps) assert.match(l, /:\s+0000000000000000$/, l);
+  chmodSync(c, 0o600);
+  const denied = run([...as(NOBODY), join(bin, 'mkipvlan'), '-c', c, 'true']);
+  assert.is(failsWith(denied, 'mkipvlan', 111, /^mkipvlan: fatal: open .*: Permission denied \(EACCES\)$/), null, denied.stderr);
 });
 
 test.run();
