@@ -58,7 +58,52 @@ exec itself tears down Node's address space (a few hundred mappings, the
 V8 heap reservation) where the C chain's execs tear down almost nothing.
 Minifying whitespace saves only ~0.5 ms. The 1.25 × target would leave
 ~5 ms over \`node -e 0\` for loading the toolkit and running five links:
-less than koffi and the bundle's module bodies take before any link runs.`;
+less than koffi and the bundle's module bodies take before any link runs.
+
+### A startup snapshot for the single executable: tried, not adopted (issue 18)
+
+Tried: the SEA config's \`useSnapshot: true\` (useCodeCache is then
+ignored), with the bundle wrapped as one function that the snapshot's
+\`v8.startupSnapshot.setDeserializeMainFunction\` calls at run time. koffi
+(a native addon) cannot be in a snapshot, and @netgrant/core loads it as
+its modules load, so nothing of the toolkit can run at build time: the
+snapshot holds Node's bootstrap and an uncompiled function. The file grew
+from 151.0 MB to 158.1 MB; every program worked.
+
+Measured 2026-12-02 14:35–14:45 with the machine shared (load average
+9–13 on 2 cores: wall times were useless, σ 50–100 % of the mean), five
+\`peer-check -E -a\` links then /bin/true as in the table above; hyperfine
+-N in one run (two runs: 30 and 40 runs after 3 warm-ups); the figure
+that survives such load is the CPU time per start (user + system, ms):
+
+| chain | code cache (the build) | snapshot | code cache, +CA | snapshot, +CA |
+|---|---|---|---|---|
+| \`node -e 0\` (for scale) | 33.6 / 31.3 / 33.8 | — | 37.8 / 30.0 / 35.3 | — |
+| single executable, 5 links, in-process | 61.5 / 57.7 / 61.9 | 56.6 / 55.2 / 71.0 | 62.9 / 51.8 / 64.4 | 56.3 / 61.4 / 66.8 |
+| single executable, every link exec'd | 255.0 / 274.3 | 268 / 229.2 | 279 / 231.6 | 255 / 234.2 |
+
+(the third figure: a third run, 60 runs after 5 warm-ups, in-process only.)
+
+An interleaved A/B run (each variant once per round, 40 rounds) gave the
+same picture: fastest in-process runs 39.5 ms (code cache) and 57.6 ms
+(snapshot), medians 159 and 135 ms, all within the noise. No gain beyond
+the noise of one run (±10 %), a bigger file, and a build that
+wraps the bundle: the build keeps the code cache and no snapshot. A
+snapshot could only help if module bodies ran at build time, which means
+core not touching koffi until its first call (every libc declaration made
+lazily): not simple, and the module bodies are ~1.6 ms of the chain (the
+table above). NODE_EXTRA_CA_CERTS no longer costs ~35 ms per start under the Node
+releases CI installs: \`node -e 0\` took 18.8 + 14.3 ms of CPU without it
+and 18.0 + 11.4 with it under 26.12.1 (18.2 + 14.0 and 19.3 + 12.9 under
+22.23.5; 40 runs each), and a missing file named by it is reported only
+when a TLS context is first made (\`tls.createSecureContext()\`), not at
+start: these releases read the extra certificates lazily. The ~35 ms in
+the tables above and in the notes were measured earlier (under which
+release was not recorded here; not re-checked).
+
+To rerun on an idle machine: set \`useSnapshot: true\`,
+\`useCodeCache: false\` in tools/build/sea.mjs's config and wrap
+\`main.cjs\` as above.`;
 }
 
 function lease(r) {
