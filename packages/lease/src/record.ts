@@ -73,7 +73,8 @@ export function cniKey(network: string, containerId: string, ifname: string): st
   return key;
 }
 
-function cniOk(text: string): boolean {
+/** A well-formed attachment key (cniKey's form). */
+export function cniOk(text: string): boolean {
   const parts = text.split('/');
   return parts.length === 3 && CNI_NETWORK_NAME.test(parts[0]!) && CNI_CONTAINER_ID.test(parts[1]!) && ifNameProblem(parts[2]!) === null;
 }

@@ -31,7 +31,7 @@
 import { readdirSync, readFileSync, writeFileSync, renameSync, unlinkSync, lstatSync, mkdirSync } from 'node:fs';
 import { InputError, SysError, macText, type Netlink } from '@netgrant/core';
 import { LEASE_DIR } from './lock.js';
-import { formatRecord } from './record.js';
+import { cniOk, formatRecord } from './record.js';
 
 export const LAUNCHED_DIR = `${LEASE_DIR}/launched`;
 
@@ -53,6 +53,8 @@ export interface LaunchEntry {
   client?: boolean;
   /** Client entries: when (CLOCK_BOOTTIME seconds) a reconcile first saw the id gone. */
   gone?: number;
+  /** netgrant-cni: the attachment it is (cniKey), also in the interface's record. */
+  cni?: string;
 }
 
 /** How long a client entry outlives its id (the dying namespace's devices go after it). */
@@ -64,11 +66,11 @@ const ENTRY_NAME = /^([0-9]{1,20})-(n?)([0-9]{1,20})$/;
 
 /** The lease record an entry's interface carries in its alias. */
 export function entryRecord(e: LaunchEntry): string {
-  return formatRecord({ kind: 'lease', by: e.by, uid: e.uid, parent: e.parent, ...(e.mac ? { mac: e.mac } : {}) });
+  return formatRecord({ kind: 'lease', by: e.by, uid: e.uid, parent: e.parent, ...(e.mac ? { mac: e.mac } : {}), ...(e.cni ? { cni: e.cni } : {}) });
 }
 
 function formatEntry(e: LaunchEntry): string {
-  return `${ENTRY_PREFIX}by=${e.by} uid=${e.uid} parent=${e.parent} nsid=${e.nsid}${e.ino ? ` ino=${e.ino}` : ''}${e.mac ? ` mac=${e.mac}` : ''} addrs=${e.addresses.join(',')}${e.client ? ' client=1' : ''}${e.gone !== undefined ? ` gone=${e.gone}` : ''}\n`;
+  return `${ENTRY_PREFIX}by=${e.by} uid=${e.uid} parent=${e.parent} nsid=${e.nsid}${e.ino ? ` ino=${e.ino}` : ''}${e.mac ? ` mac=${e.mac}` : ''} addrs=${e.addresses.join(',')}${e.client ? ' client=1' : ''}${e.gone !== undefined ? ` gone=${e.gone}` : ''}${e.cni ? ` cni=${e.cni}` : ''}\n`;
 }
 
 function parseEntry(text: string): LaunchEntry | null {
@@ -89,13 +91,15 @@ function parseEntry(text: string): LaunchEntry | null {
   const addrs = f.get('addrs');
   const client = f.get('client');
   const gone = f.get('gone');
+  const cni = f.get('cni');
+  if (cni !== undefined && (client === undefined || !cniOk(cni))) return null;
   if (client !== undefined && (client !== '1' || ino === undefined)) return null;
   if (gone !== undefined && (client === undefined || !/^[0-9]{1,12}(\.[0-9]{1,2})?$/.test(gone))) return null;
   if (ino !== undefined && !/^[0-9]{1,20}$/.test(ino)) return null;
   if (!by || !/^[a-z][a-z0-9-]{0,31}$/.test(by) || !/^[0-9]{1,10}$/.test(f.get('uid') ?? '') || !parent || !/^[0-9]{1,20}\.[0-9]{1,10}$/.test(parent)) return null;
   if (!/^[0-9]{1,10}$/.test(f.get('nsid') ?? '') || addrs === undefined) return null;
   if (mac !== undefined && !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)) return null;
-  return { by, uid, parent, nsid, ...(ino ? { ino } : {}), ...(mac ? { mac } : {}), addresses: addrs === '' ? [] : addrs.split(','), ...(client ? { client: true } : {}), ...(gone !== undefined ? { gone: Number(gone) } : {}) };
+  return { by, uid, parent, nsid, ...(ino ? { ino } : {}), ...(mac ? { mac } : {}), addresses: addrs === '' ? [] : addrs.split(','), ...(client ? { client: true } : {}), ...(gone !== undefined ? { gone: Number(gone) } : {}), ...(cni ? { cni } : {}) };
 }
 
 /**
@@ -153,6 +157,7 @@ const NETNSA_NSID = 1;
 const NETNSA_FD = 3;
 const RTM_GETLINK = 18;
 const RTM_NEWLINK = 16;
+const RTM_DELLINK = 17;
 const IFLA_ADDRESS = 1;
 const IFLA_IFALIAS = 20;
 const IFLA_EXT_MASK = 29;
@@ -221,20 +226,40 @@ export function nsids(nl: Netlink): Set<number> {
   return out;
 }
 
-/** The links (alias and MAC) of the live namespace with id nsid, or null if no live namespace has it. */
-function peerLinks(nl: Netlink, nsid: number): { alias: string | undefined; mac: string | undefined }[] | null {
+/** The links (index, alias and MAC) of the live namespace with id nsid, or null if no live namespace has it. */
+function peerLinks(nl: Netlink, nsid: number): { index: number; alias: string | undefined; mac: string | undefined }[] | null {
   const body = Buffer.concat([Buffer.alloc(16), nlaU32(IFLA_EXT_MASK, 1), nlaS32(IFLA_TARGET_NETNSID, nsid)]);
   try {
     return nl.dump(RTM_GETLINK, body, `list links of namespace id ${nsid}`).filter((m) => m.type === RTM_NEWLINK).map((m) => {
       const at = attrs(m.body.subarray(16));
       const a = at.get(IFLA_IFALIAS);
-      return { alias: a ? a.toString('latin1').replace(/\0.*$/s, '') : undefined, mac: macText(at.get(IFLA_ADDRESS)) };
+      return { index: m.body.readInt32LE(4), alias: a ? a.toString('latin1').replace(/\0.*$/s, '') : undefined, mac: macText(at.get(IFLA_ADDRESS)) };
     });
   } catch (e) {
     // No (live) namespace has that id: the kernel says EINVAL.
     if (e instanceof SysError && (e.code === 'EINVAL' || e.code === 'ENOENT' || e.code === 'ENODEV')) return null;
     throw e;
   }
+}
+
+/**
+ * Delete the link of the live namespace with id nsid whose record is
+ * alias (a client entry's interface, reached from the launcher's namespace
+ * through IFLA_TARGET_NETNSID, whether or not the client's namespace can be
+ * opened by a path): whether there was one.
+ */
+export function deletePeerLink(nl: Netlink, nsid: number, alias: string): boolean {
+  const link = peerLinks(nl, nsid)?.find((l) => l.alias === alias);
+  if (!link) return false;
+  const ifi = Buffer.alloc(16);
+  ifi.writeInt32LE(link.index, 4);
+  try {
+    nl.request(RTM_DELLINK, 0, Buffer.concat([ifi, nlaS32(IFLA_TARGET_NETNSID, nsid)]), `delete link ${link.index} of namespace id ${nsid}`);
+  } catch (e) {
+    if (e instanceof SysError && (e.code === 'ENODEV' || e.code === 'EINVAL')) return false; // gone with its namespace meanwhile
+    throw e;
+  }
+  return true;
 }
 
 /** The MACs on interface index's unicast/multicast lists (the parent's "self" fdb entries). */

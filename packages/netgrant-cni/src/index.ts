@@ -12,6 +12,7 @@ import { CniError, CODE, SUPPORTED_VERSIONS, errorJson, parseNetConf, readEnv, t
 import { addResult } from './result.js';
 import { addVeth, checkVeth, delVeth, gcVeth, vethPool } from './veth.js';
 import { addRootless, rootless } from './rootless.js';
+import { addVlan, checkVlan, delVlan, gcVlan, vlanPlan } from './vlan.js';
 
 /** Stdin is the request config: at most this much. */
 const MAX_CONFIG = 1 << 20;
@@ -30,12 +31,12 @@ function readStdin(): string {
   return buf.toString('utf8');
 }
 
-/** The kind the network asks for: rootful, only veth is served so far; rootless, the service's chain makes it (veth, macvlan, ipvlan). */
+/** The kind the network asks for: rootful veth, macvlan and ipvlan (delegated IPAM for the last two); rootless, the service's chain makes it (veth, macvlan, ipvlan). */
 function kindOf(conf: NetConf, viaService: boolean): Kind {
   const kind = conf.raw.kind ?? 'veth';
   if (typeof kind !== 'string' || !(KINDS as readonly string[]).includes(kind)) throw new CniError(CODE.invalidConfig, 'kind: unknown', `${JSON.stringify(kind).slice(0, 64)} (kinds: ${KINDS.join(', ')})`);
-  if (kind !== 'veth' && !(viaService && kind !== 'tap')) throw new CniError(CODE.unsupportedField, `kind: not served ${viaService ? 'rootless' : 'rootful'} by this version of netgrant-cni`, `kind=${kind}`);
-  if (conf.raw.ipam !== undefined) throw new CniError(CODE.unsupportedField, 'ipam: delegated IPAM is not supported; the pool is netgrant\'s (config)', `ipam=${JSON.stringify(conf.raw.ipam).slice(0, 64)}`);
+  if (kind === 'tap') throw new CniError(CODE.unsupportedField, `kind: not served ${viaService ? 'rootless' : 'rootful'} by this version of netgrant-cni`, `kind=${kind}`);
+  if (conf.raw.ipam !== undefined && (viaService || kind === 'veth')) throw new CniError(CODE.unsupportedField, `ipam: delegated IPAM is for kinds macvlan and ipvlan, rootful; ${viaService ? 'rootless' : 'kind veth'}, the pool is netgrant's (config)`, `ipam=${JSON.stringify(conf.raw.ipam).slice(0, 64)}`);
   return kind as Kind;
 }
 
@@ -118,20 +119,28 @@ async function serve(env: CniEnv, text: string): Promise<string> {
   switch (env.command) {
     case 'ADD': {
       const key = attachmentKey(conf, env);
-      return JSON.stringify(addResult(conf.cniVersion, addVeth(env, conf, key), prevOf(conf)));
+      const made = kind === 'veth' ? addVeth(env, conf, key) : addVlan(env, conf, text, key, kind as 'macvlan' | 'ipvlan');
+      return JSON.stringify(addResult(conf.cniVersion, made, prevOf(conf)));
     }
     case 'DEL':
-      delVeth(attachmentKey(conf, env));
+      if (kind === 'veth') delVeth(attachmentKey(conf, env));
+      else delVlan(env, conf, text, attachmentKey(conf, env));
       return '';
     case 'CHECK':
-      checkVeth(env, attachmentKey(conf, env), prevAddresses(conf, env.ifname));
+      if (kind === 'veth') checkVeth(env, attachmentKey(conf, env), prevAddresses(conf, env.ifname));
+      else checkVlan(env, conf, text, attachmentKey(conf, env), kind as 'macvlan' | 'ipvlan', prevAddresses(conf, env.ifname));
       return '';
-    case 'GC':
-      gcVeth(conf.name, validKeys(conf));
+    case 'GC': {
+      // Every kind's: a network's kind may have changed since its attachments were made.
+      const valid = validKeys(conf);
+      gcVeth(conf.name, valid);
+      gcVlan(conf.name, valid);
       return '';
+    }
     case 'STATUS':
       try {
-        vethPool(conf);
+        if (kind === 'veth') vethPool(conf);
+        else vlanPlan(conf, kind as 'macvlan' | 'ipvlan');
       } catch (e) {
         throw new CniError(50, 'the pool cannot be read', (e as Error).message);
       }

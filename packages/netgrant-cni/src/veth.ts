@@ -5,7 +5,8 @@
 // is the administrator's mkveth configuration ("config", default
 // /etc/netgrant/veth.conf), read as mkveth reads it.
 import { Netlink, SysError, closeQuietly, deleteLink, dumpAddresses, dumpLinks, getLink, openNamespaceUntrusted, setns, currentNetns, CLONE_NEWNET } from '@netgrant/core';
-import { VETH_BY, checkClientNetns, launchVeth, launcherPrivileges, leasesOf, parseVethConfig, readLauncherConfig, dropLauncherCaps, type Lease, type VethConfig } from '@netgrant/lease';
+import { VETH_BY, checkClientNetns, launchVeth, launcherPrivileges, leasesOf, parseVethConfig, dropLauncherCaps, type Lease, type VethConfig } from '@netgrant/lease';
+import { readPool } from './pool.js';
 import { CniError, CODE, type CniEnv, type NetConf } from './spec.js';
 import type { Attached } from './result.js';
 
@@ -14,20 +15,7 @@ const LOCK_WAIT_MS = 10000;
 
 /** The pool: the configuration file the network names (checked as mkveth checks -c). */
 export function vethPool(conf: NetConf): VethConfig {
-  const given = conf.raw.config;
-  if (given !== undefined && typeof given !== 'string') throw new CniError(CODE.invalidConfig, 'config: not a path');
-  const priv = launcherPrivileges();
-  let pool: VethConfig;
-  let path = given ?? DEFAULT_CONFIG;
-  try {
-    const file = readLauncherConfig(given, DEFAULT_CONFIG, priv);
-    path = file.path;
-    pool = parseVethConfig(file.text, path);
-  } catch (e) {
-    throw new CniError(CODE.invalidConfig, 'config: the pool cannot be used', (e as Error).message);
-  } finally {
-    priv.done('dac_override');
-  }
+  const { pool, path } = readPool(conf, DEFAULT_CONFIG, parseVethConfig);
   if (pool.bridge !== undefined) throw new CniError(CODE.invalidConfig, `${path}: bridge: netgrant-cni's veth is routed only`);
   return pool;
 }

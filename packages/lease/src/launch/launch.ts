@@ -27,8 +27,9 @@ import { LEASE_LOCK, openLeaseLock } from '../lock.js';
 import { parseRecord } from '../record.js';
 import { assignNsid, checkRegistryDir, entryRecord, markGone, reconcile, removeEntry, writeEntry, type LaunchEntry } from '../registry.js';
 import { netlinkIn } from './target.js';
+import { addAssigned, checkAsked, type Asked } from './asked.js';
 
-export interface LaunchRequest {
+export interface LaunchRequest extends Asked {
   /** The launcher's name (the record's and the registry's "by"). */
   by: string;
   kind: 'ipvlan' | 'macvlan';
@@ -45,6 +46,8 @@ export interface LaunchRequest {
   done?: (cap: 'sys_admin') => void;
   /** The client's namespace (-N, checked), instead of a new one. */
   target?: number;
+  /** netgrant-cni: the attachment's key (cniKey), in the entry and the record. */
+  cni?: string;
 }
 
 export interface Launched {
@@ -53,6 +56,8 @@ export interface Launched {
   /** addr/prefix, one per subnet. */
   addresses: string[];
   gateways: string[];
+  /** The interface's MAC. */
+  mac?: Buffer;
 }
 
 interface Plan {
@@ -147,7 +152,8 @@ export function launch(req: LaunchRequest): Launched {
       plans.push({ cidr: s.cidr, gateway, excluded });
     }
     const parent = links.find((l) => l.index === parentIndex)!;
-    if (req.mode === 'l2' || req.kind === 'macvlan') {
+    checkAsked(req, links, parent, plans.map((p) => p.cidr));
+    if ((req.mode === 'l2' || req.kind === 'macvlan') && !req.assigned) {
       const missing = plans.find((p) => !p.gateway);
       if (missing) throw new InputError(`${missing.cidr.text}: no gateway (no host address on ${parent.name} in it; set "gateway")`);
     }
@@ -178,6 +184,7 @@ function launchLocked(
       return withCap('net_admin', () => reconcile(host, homeIno).live);
     });
     withCap('dac_override', () => withCap('sys_admin', () => withCap('net_admin', () => adopt(host, homeIno, live))));
+    if (req.cni !== undefined && live.some((e) => e.cni === req.cni)) throw new SysError(`attachment ${req.cni}`, 17 /* EEXIST */, 'it has an interface already');
     const mine = live.filter((e) => e.parent === parentRef && e.uid === req.uid).length;
     if (req.config.limit !== undefined && mine >= req.config.limit) throw new DeniedError(`uid ${req.uid} already has ${mine} launched namespace${mine === 1 ? '' : 's'}, the limit is ${req.config.limit}`);
     for (const e of live) for (const a of e.addresses) for (const p of plans) if (contains(p.cidr, a.split('/')[0]!)) p.excluded.add(addrBig(a.split('/')[0]!));
@@ -199,7 +206,7 @@ function launchLocked(
       nl = target === undefined ? withCap('net_admin', () => Netlink.open()) : netlinkIn(ns, home, withCap);
       const kind: LinkKind = req.kind === 'ipvlan' ? { kind: 'ipvlan', mode: req.mode as 'l2' | 'l3' | 'l3s' } : { kind: 'macvlan', mode: req.mode as 'bridge' };
       try {
-        withCap('net_admin', () => createLink(host, kind, { name: req.ifname, parent: parent.index, netnsFd: ns }));
+        withCap('net_admin', () => createLink(host, kind, { name: req.ifname, parent: parent.index, netnsFd: ns, ...(req.mtu !== undefined ? { mtu: req.mtu } : {}) }));
       } catch (e) {
         // The kernel may have made it and the answer been lost: ours if it is of our kind on our parent (not the client's own, EEXIST).
         if (target !== undefined && !(e instanceof SysError && e.code === 'EEXIST')) {
@@ -227,12 +234,18 @@ function launchLocked(
         if (!link) throw new SysError(`find ${req.ifname} in the ${target === undefined ? 'new' : 'client\'s'} namespace`, 19);
         // A macvlan's MAC is random per launch (passthru's is its parent's, ipvlan's too).
         const mac = req.kind === 'macvlan' && req.mode !== 'passthru' ? macText(link.mac) : undefined;
-        entry = { by: req.by, uid: req.uid, parent: parentRef, nsid, ino, ...(mac ? { mac } : {}), addresses: [], ...(target !== undefined ? { client: true } : {}) };
+        entry = { by: req.by, uid: req.uid, parent: parentRef, nsid, ino, ...(mac ? { mac } : {}), addresses: [], ...(target !== undefined ? { client: true } : {}), ...(req.cni !== undefined ? { cni: req.cni } : {}) };
         const e = entry;
         // The entry first: from here on the launch counts, before it has anything.
         withCap('dac_override', () => writeEntry(e));
         // The record: ours, whose, for which parent (registry.ts checks it to tell a namespace of ours lives).
         setLink(nl, link.index, { up: true, alias: entryRecord(e) });
+        const { assigned } = req;
+        if (assigned) {
+          const inUse = (ip: string) => plans.some((p) => contains(p.cidr, ip) && p.excluded.has(addrBig(ip)));
+          addAssigned(nl, link.index, assigned, inUse, (addresses) => withCap('dac_override', () => writeEntry({ ...e, addresses })));
+          return { ifname: req.ifname, parent: parent.name, addresses: assigned.addresses, gateways: assigned.gateways, mac: link.mac };
+        }
         const addresses: string[] = [];
         const routed = new Set<number>();
         for (const p of plans) {
@@ -258,7 +271,7 @@ function launchLocked(
           if (req.kind === 'ipvlan' && req.mode !== 'l2') addRoute(nl, { family: p.cidr.family, oif: link!.index });
           else addRoute(nl, { gateway: p.gateway!, oif: link!.index });
         }
-        return { ifname: req.ifname, parent: parent.name, addresses, gateways: plans.map((p) => p.gateway ?? '') };
+        return { ifname: req.ifname, parent: parent.name, addresses, gateways: plans.map((p) => p.gateway ?? ''), mac: link!.mac };
       });
     } catch (err) {
       // A new namespace goes with this process, and the link with it; the client's outlives it.
