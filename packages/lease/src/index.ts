@@ -10,6 +10,7 @@ export * from './launch/program.js';
 export * from './launch/kinds.js';
 export * from './launch/attachments.js';
 export * from './launch/asked.js';
+export * from './tap-attachment.js';
 export * from './launch/scan.js';
 export * from './launch/target.js';
 export * from './record.js';
