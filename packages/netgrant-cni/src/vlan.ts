@@ -43,6 +43,8 @@ export function addVlan(env: CniEnv, conf: NetConf, text: string, key: string, k
   const ipam = ipamOf(conf, env);
   const ns = openContainerNetns(env.netns);
   try {
+    // Before IPAM's ADD: the DEL after a failed ADD would release the live attachment's address.
+    if (ipam && findAttachment(key, LOCK_WAIT_MS)) throw new CniError(CODE.system, `attachment ${key}`, 'it has an interface already (EEXIST)');
     const delegated = ipam ? assignedOf(runIpam(ipam, 'ADD', env, text)) : undefined;
     const priv = launcherPrivileges();
     try {

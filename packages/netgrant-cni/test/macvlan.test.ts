@@ -112,6 +112,9 @@ test('delegated IPAM (Debian\'s host-local): its address, gateway and routes on 
     assert.match(a.inside('ip route show default').stdout, /default via 10\.82\.0\.1 dev eth0/, 'no gw: the gateway of its family');
     assert.equal(reserved(), ['10.82.0.2']);
     assert.is(readFileSync(join(dataDir, 'ngmac', '10.82.0.2'), 'utf8').split(/\s/)[0], 'i1');
+    // The same attachment again: refused before IPAM's ADD, so the DEL after it cannot release i1's address.
+    failed(cni(attach('ADD', 'i1', a.netns), withIpam()), 100, /attachment ngmac\/i1\/eth0: it has an interface already/);
+    assert.equal(reserved(), ['10.82.0.2']);
     const check = cni(attach('CHECK', 'i1', a.netns), withIpam({ prevResult: res }));
     assert.is(check.status, 0, check.stdout + check.stderr);
     const oracle = cni(attach('ADD', 'o1', b.netns), { cniVersion: '1.0.0', name: 'ngmac', type: 'macvlan', master: 'cm0', mode: 'bridge', ipam: hostLocal() }, ['/usr/lib/cni/macvlan']);
