@@ -184,7 +184,8 @@ function launchLocked(
       return withCap('net_admin', () => reconcile(host, homeIno).live);
     });
     withCap('dac_override', () => withCap('sys_admin', () => withCap('net_admin', () => adopt(host, homeIno, live))));
-    if (req.cni !== undefined && live.some((e) => e.cni === req.cni)) throw new SysError(`attachment ${req.cni}`, 17 /* EEXIST */, 'it has an interface already');
+    // (A tombstone's key is free: its namespace is gone; its addresses stay held until it expires.)
+    if (req.cni !== undefined && live.some((e) => e.cni === req.cni && e.gone === undefined)) throw new SysError(`attachment ${req.cni}`, 17 /* EEXIST */, 'it has an interface already');
     const mine = live.filter((e) => e.parent === parentRef && e.uid === req.uid).length;
     if (req.config.limit !== undefined && mine >= req.config.limit) throw new DeniedError(`uid ${req.uid} already has ${mine} launched namespace${mine === 1 ? '' : 's'}, the limit is ${req.config.limit}`);
     for (const e of live) for (const a of e.addresses) for (const p of plans) if (contains(p.cidr, a.split('/')[0]!)) p.excluded.add(addrBig(a.split('/')[0]!));
