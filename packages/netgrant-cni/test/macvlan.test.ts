@@ -18,8 +18,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sh, tempDir, until } from '../../../tools/test/lib/harness.js';
 import { confMaker } from '../../../tools/test/lib/launcher.js';
-import { gone } from '../../../tools/test/lib/launcher-attacks.js';
-import { attach, cni, container, failed, shape, type Cni, type Container, type Json } from '../../../tools/test/lib/cni.js';
+import { attach, cni, container, failed, links, shape, stop, type Cni, type Json } from '../../../tools/test/lib/cni.js';
 
 const { dir, cleanup } = tempDir();
 chmodSync(dir, 0o755);
@@ -35,13 +34,7 @@ const hostLocal = (extra: Json = {}): Json => ({ type: 'host-local', dataDir, ra
 const withIpam = (extra: Json = {}): Json => net({ config: ipamPool, ipam: hostLocal(), ...extra });
 /** The registry's live entries (a deleted container's stays a tombstone, gone=, for a few seconds). */
 const entries = () => readdirSync('/run/netgrant/launched').filter((n) => !n.startsWith('.')).map((n) => readFileSync(`/run/netgrant/launched/${n}`, 'latin1').trim()).filter((e) => !/ gone=/.test(e));
-const links = (c: Container) => c.inside('ip -o link show | cut -d: -f2 | cut -d@ -f1 | tr -d " " | sort | tr "\\n" " "').stdout.trim();
 const reserved = () => (existsSync(join(dataDir, 'ngmac')) ? readdirSync(join(dataDir, 'ngmac')).filter((n) => /^[0-9.]+$/.test(n)) : []);
-
-async function stop(...cs: Container[]): Promise<void> {
-  for (const c of cs) c.proc.kill('SIGKILL');
-  for (const c of cs) await gone(c.proc);
-}
 
 test('ADD, CHECK, DEL, GC: eth0 a macvlan of the parent in the container with a pool address, two containers reach each other, the network\'s mtu; the entry keyed by the attachment; DEL without CNI_NETNS and again; GC ends what is not valid', async () => {
   const a = await container();

@@ -11,19 +11,12 @@
 // both modes run the same code.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { attach, cni, container, failed, type Container, type Json } from '../../../tools/test/lib/cni.js';
-import { gone } from '../../../tools/test/lib/launcher-attacks.js';
+import { attach, cni, container, failed, links, stop, type Container, type Json } from '../../../tools/test/lib/cni.js';
 
 const net = (extra: Json = {}): Json => ({ cniVersion: '1.0.0', name: 'ngtap', type: 'netgrant-cni', kind: 'tap', ...extra });
-const links = (c: Container) => c.inside('ip -o link show | cut -d: -f2 | cut -d@ -f1 | tr -d " " | sort | tr "\\n" " "').stdout.trim();
 /** Attach to the tap by name from inside, as a VM monitor does (TUNSETIFF, IFF_TAP | IFF_NO_PI). */
 const attachFromInside = (c: Container, name: string) =>
   c.inside(`python3 -c 'import fcntl,os,struct; fd=os.open("/dev/net/tun",os.O_RDWR); fcntl.ioctl(fd,0x400454ca,struct.pack("16sH",b"${name}",0x1002)); print("attached")'`);
-
-async function stop(...cs: Container[]): Promise<void> {
-  for (const c of cs) c.proc.kill('SIGKILL');
-  for (const c of cs) await gone(c.proc);
-}
 
 test('ADD, CHECK, DEL, GC: a persistent tap named CNI_IFNAME in the container, its record keyed by the attachment, attachable by name from inside; the mtu; DEL again and without CNI_NETNS; GC ends what is not valid', async () => {
   const a = await container();

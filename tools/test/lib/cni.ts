@@ -4,6 +4,7 @@
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { run, sh } from './harness.js';
+import { gone } from './launcher-attacks.js';
 
 export type Json = Record<string, any>;
 
@@ -38,6 +39,15 @@ export async function container(): Promise<Container> {
   const netns = `/proc/${proc.pid}/ns/net`;
   for (let i = 0; i < 200 && sh(`[ "$(readlink ${netns})" != "$(readlink /proc/self/ns/net)" ]`).status !== 0; i++) await new Promise((r) => setTimeout(r, 10));
   return { proc, netns, inside: (cmd) => run(['nsenter', '-n', '-t', String(proc.pid), 'sh', '-c', cmd]) };
+}
+
+/** The container's links, by name, sorted, one line. */
+export const links = (c: Container) => c.inside('ip -o link show | cut -d: -f2 | cut -d@ -f1 | tr -d " " | sort | tr "\\n" " "').stdout.trim();
+
+/** Kill the containers (their namespaces go), and wait for them. */
+export async function stop(...cs: Container[]): Promise<void> {
+  for (const c of cs) c.proc.kill('SIGKILL');
+  for (const c of cs) await gone(c.proc);
 }
 
 /** The attachment's variables for cmd. */
