@@ -3,7 +3,8 @@
 // with CNI_COMMAND and the other CNI_* variables set and the network's
 // configuration on stdin; the result, or the error JSON, goes to stdout
 // (its documented job), one line to stderr on failure. Rootful it does the
-// work itself through the creators' shared code (lease/veth); its leases
+// work itself through the creators' shared code (lease: veth, the
+// launchers' -N launch, the attachment tap; delegated IPAM: ipam.ts); its leases
 // are keyed by (network, CNI_CONTAINERID, CNI_IFNAME) in the lease record.
 import { readFileSync, writeSync } from 'node:fs';
 import type { Program } from '@netgrant/core';
@@ -36,7 +37,7 @@ function readStdin(): string {
 function kindOf(conf: NetConf, viaService: boolean): Kind {
   const kind = conf.raw.kind ?? 'veth';
   if (typeof kind !== 'string' || !(KINDS as readonly string[]).includes(kind)) throw new CniError(CODE.invalidConfig, 'kind: unknown', `${JSON.stringify(kind).slice(0, 64)} (kinds: ${KINDS.join(', ')})`);
-  if (kind === 'tap' && viaService) throw new CniError(CODE.unsupportedField, `kind: not served ${viaService ? 'rootless' : 'rootful'} by this version of netgrant-cni`, `kind=${kind}`);
+  if (kind === 'tap' && viaService) throw new CniError(CODE.unsupportedField, 'kind: not served rootless by this version of netgrant-cni', 'kind=tap');
   if (conf.raw.ipam !== undefined && (viaService || kind === 'veth' || kind === 'tap')) throw new CniError(CODE.unsupportedField, `ipam: delegated IPAM is for kinds macvlan and ipvlan, rootful; ${viaService ? 'rootless' : `kind ${kind}`}, the pool is netgrant's (config)`, `ipam=${JSON.stringify(conf.raw.ipam).slice(0, 64)}`);
   return kind as Kind;
 }

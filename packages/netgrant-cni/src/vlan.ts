@@ -63,10 +63,10 @@ export function addVlan(env: CniEnv, conf: NetConf, text: string, key: string, k
   }
 }
 
-/** DEL: the attachment's interface and entry, if any; then IPAM's DEL (released even if the namespace is gone). */
+/** DEL: the attachment's interface and entry, if any (first: nothing of ours stays whatever IPAM says); then IPAM's DEL (released even if the namespace is gone). */
 export function delVlan(env: CniEnv, conf: NetConf, text: string, key: string): void {
-  const ipam = ipamOf(conf, env);
   endAttachment(key, LOCK_WAIT_MS);
+  const ipam = ipamOf(conf, env);
   if (ipam) runIpam(ipam, 'DEL', env, text);
 }
 
