@@ -44,6 +44,8 @@ test('ADD, CHECK, DEL, GC: a persistent tap named CNI_IFNAME in the container, i
     assert.is(links(a), 'lo');
     assert.is(cni(attach('DEL', 't1', a.netns, 'tap0'), net()).status, 0, 'DEL again');
     assert.is(cni({ ...attach('DEL', 't1', ''), CNI_NETNS: '' }, net()).status, 0, 'DEL without CNI_NETNS');
+    assert.is(cni(attach('DEL', 't1', '/proc/999999999/ns/net', 'tap0'), net()).status, 0, 'DEL after the namespace is gone');
+    failed(cni(attach('DEL', 't1', '/tmp', 'tap0'), net()), 4, /CNI_NETNS: not a network namespace/);
 
     // GC: t2 (in a) is not valid, t3 (in b) is.
     for (const [id, c] of [['t2', a], ['t3', b]] as const) assert.is(cni(attach('ADD', id, c.netns, 'tap0'), net()).status, 0);
