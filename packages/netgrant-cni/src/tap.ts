@@ -10,7 +10,7 @@ import { closeQuietly, formatMac } from '@netgrant/core';
 import { endAttachmentTap, findAttachmentTap, gcAttachmentTaps, makeAttachmentTap } from '@netgrant/lease';
 import { CniError, CODE, type CniEnv, type NetConf } from './spec.js';
 import type { Attached } from './result.js';
-import { openContainerNetns } from './veth.js';
+import { containerNetnsIfThere, openContainerNetns } from './veth.js';
 
 /** The network's tap keys, checked. */
 function tapKeys(conf: NetConf): { mtu?: number; multiQueue?: boolean } {
@@ -38,13 +38,12 @@ export function addTap(env: CniEnv, conf: NetConf, key: string): Attached {
 
 /** DEL: in CNI_NETNS, if given (without it, the namespace is gone or going, and its tap with it). */
 export function delTap(env: CniEnv, key: string): void {
-  if (env.netns === '') return;
+  const ns = env.netns === '' ? undefined : containerNetnsIfThere(env.netns);
+  if (ns === undefined) return;
   try {
-    inContainer(env, (ns) => endAttachmentTap(ns, key));
-  } catch (e) {
-    // The namespace is gone: so is its tap.
-    if (e instanceof CniError && e.code === CODE.invalidEnv && /ENOENT|No such file/.test(e.message)) return;
-    throw e;
+    endAttachmentTap(ns, key);
+  } finally {
+    closeQuietly(ns);
   }
 }
 

@@ -37,6 +37,16 @@ export function openContainerNetns(path: string): number {
   return ns;
 }
 
+/** DEL's CNI_NETNS: undefined if it is gone (and what was in it with it). */
+export function containerNetnsIfThere(path: string): number | undefined {
+  try {
+    return openContainerNetns(path);
+  } catch (e) {
+    if (e instanceof CniError && /ENOENT|No such file/.test(e.message)) return undefined;
+    throw e;
+  }
+}
+
 export function addVeth(env: CniEnv, conf: NetConf, key: string): Attached {
   const config = vethPool(conf);
   const ns = openContainerNetns(env.netns);

@@ -11,13 +11,13 @@
 // client entry of the launched-namespace registry with its key (lease
 // attachments.ts): the container's namespace may be its user's, whose root
 // could forge any record in there.
-import { Netlink, closeQuietly, currentNetns, dumpAddresses, getLink, ifNameProblem } from '@netgrant/core';
-import { IPVLAN_LAUNCHER, MACVLAN_LAUNCHER, dropLauncherCaps, endAttachment, entryRecord, findAttachment, gcAttachments, launch, launcherPrivileges, netlinkIn, parseLaunchConfig, type LaunchConfig, type LauncherSpec } from '@netgrant/lease';
+import { Netlink, closeQuietly, currentNetns, deleteLink, dumpAddresses, dumpLinks, getLink, ifNameProblem } from '@netgrant/core';
+import { IPVLAN_LAUNCHER, MACVLAN_LAUNCHER, dropLauncherCaps, endAttachment, entryRecord, findAttachment, gcAttachments, launch, launcherPrivileges, leasesOf, netlinkIn, parseLaunchConfig, type LaunchConfig, type LauncherSpec } from '@netgrant/lease';
 import { fstatSync } from 'node:fs';
 import { CniError, CODE, type CniEnv, type NetConf } from './spec.js';
 import type { Attached } from './result.js';
 import { readPool } from './pool.js';
-import { openContainerNetns } from './veth.js';
+import { containerNetnsIfThere, openContainerNetns } from './veth.js';
 import { assignedOf, ipamOf, releaseQuietly, runIpam } from './ipam.js';
 
 export type VlanKind = 'macvlan' | 'ipvlan';
@@ -66,8 +66,40 @@ export function addVlan(env: CniEnv, conf: NetConf, text: string, key: string, k
 /** DEL: the attachment's interface and entry, if any (first: nothing of ours stays whatever IPAM says); then IPAM's DEL (released even if the namespace is gone). */
 export function delVlan(env: CniEnv, conf: NetConf, text: string, key: string): void {
   endAttachment(key, LOCK_WAIT_MS);
+  if (env.netns !== '') sweepNetns(env, key);
   const ipam = ipamOf(conf, env);
   if (ipam) runIpam(ipam, 'DEL', env, text);
+}
+
+/**
+ * An ADD killed between creating the link and writing its entry leaves the
+ * link, without its record yet and without an address, and no entry: DEL
+ * deletes, in CNI_NETNS, the macvlan or ipvlan that carries the
+ * attachment's key, or that is named CNI_IFNAME and carries no record (as
+ * Debian's plugins delete CNI_IFNAME by name). What is in there is the
+ * container's to forge, but all it can make DEL delete is an interface of
+ * its own namespace.
+ */
+function sweepNetns(env: CniEnv, key: string): void {
+  const ns = containerNetnsIfThere(env.netns);
+  if (ns === undefined) return;
+  const home = currentNetns();
+  let inside: Netlink;
+  try {
+    inside = netlinkIn(ns, home, (_c, fn) => fn());
+  } finally {
+    closeQuietly(home);
+    closeQuietly(ns);
+  }
+  try {
+    for (const l of leasesOf(dumpLinks(inside))) {
+      if ((l.link.kind === 'macvlan' || l.link.kind === 'ipvlan') && l.record.cni === key) deleteLink(inside, l.link.index);
+    }
+    const bare = getLink(inside, env.ifname);
+    if (bare && (bare.kind === 'macvlan' || bare.kind === 'ipvlan') && !bare.alias) deleteLink(inside, bare.index);
+  } finally {
+    inside.close();
+  }
 }
 
 /** CHECK: IPAM's, then the entry, CNI_NETNS its namespace, the interface there (its kind, its record, up, the entry's addresses). */

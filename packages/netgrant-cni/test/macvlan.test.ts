@@ -5,7 +5,8 @@
 // (without CNI_NETNS too, and again); GC by the still-valid attachments.
 // Delegated IPAM with Debian's host-local (its dataDir the test's): the
 // plugin's address and routes on eth0 and in the result, released by DEL,
-// and by a failed ADD (a step failing after the link exists). Debian's
+// and by a failed ADD (a step failing after the link exists); an ADD killed
+// before its entry, cleaned by DEL. Debian's
 // macvlan with host-local as the oracle for the result's shape. The bad
 // input: master, mode, mtu, ipam, CNI_PATH; nothing made.
 //
@@ -14,7 +15,7 @@
 // both modes run the same code; the launch's modes are mkmacvlan's -N files'.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { sh, tempDir, until } from '../../../tools/test/lib/harness.js';
 import { confMaker } from '../../../tools/test/lib/launcher.js';
@@ -160,6 +161,19 @@ test('bad input: an unknown master, a master or mode the configuration does not 
     failed(add(net({ ipam: hostLocal() }), { CNI_COMMAND: 'ADD' }), 101, /not in a subnet/);
     assert.equal(reserved(), [], 'IPAM released what it gave');
     assert.equal(entries(), []);
+    assert.is(links(a), 'lo');
+
+    // An ADD killed between the link and its entry (strace, on the entry's first write): the link is left in the
+    // container with no record yet, no entry, no address; the runtime's DEL (with CNI_NETNS) deletes it.
+    const ino = (p: string) => /\[(\d+)\]/.exec(readlinkSync(p))![1];
+    const entryTmp = `/run/netgrant/launched/.${ino('/proc/self/ns/net')}-n${ino(a.netns)}.new`;
+    const killed = cni(attach('ADD', 'k1', a.netns), net(), ['strace', '-qq', '-o', '/dev/null', '-P', entryTmp, '-e', 'trace=openat', '-e', 'inject=openat:signal=KILL:when=1', 'netgrant-cni']);
+    assert.is.not(killed.status, 0, killed.stdout);
+    const left = a.inside('ip -d -o link show eth0').stdout;
+    assert.match(left, /macvlan mode bridge/);
+    assert.not.match(left, /alias|inet/);
+    assert.equal(entries(), []);
+    assert.is(cni(attach('DEL', 'k1', a.netns), net()).status, 0);
     assert.is(links(a), 'lo');
   } finally {
     await stop(a);
