@@ -13,7 +13,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { attach, cni, container, failed, links, stop, type Container, type Json } from '../../../tools/test/lib/cni.js';
 
-const net = (extra: Json = {}): Json => ({ cniVersion: '1.0.0', name: 'ngtap', type: 'netgrant-cni', kind: 'tap', ...extra });
+// GC looks in every namespace a process is in, other test files' too: a network name of this run's own.
+const NAME = `ngtap${process.pid}`;
+const net = (extra: Json = {}): Json => ({ cniVersion: '1.0.0', name: NAME, type: 'netgrant-cni', kind: 'tap', ...extra });
 /** Attach to the tap by name from inside, as a VM monitor does (TUNSETIFF, IFF_TAP | IFF_NO_PI). */
 const attachFromInside = (c: Container, name: string) =>
   c.inside(`python3 -c 'import fcntl,os,struct; fd=os.open("/dev/net/tun",os.O_RDWR); fcntl.ioctl(fd,0x400454ca,struct.pack("16sH",b"${name}",0x1002)); print("attached")'`);
@@ -30,9 +32,9 @@ test('ADD, CHECK, DEL, GC: a persistent tap named CNI_IFNAME in the container, i
     assert.match(seen, new RegExp(`link/ether ${res.interfaces[0].mac} `));
     assert.match(seen, / mtu 1400 /);
     assert.match(seen, /tun type tap .*persist on user root/);
-    assert.match(seen, new RegExp(`alias netgrant1 persist by=mktap uid=0 owner=0 group=- mac=${res.interfaces[0].mac} cni=ngtap/t1/tap0`));
+    assert.match(seen, new RegExp(`alias netgrant1 persist by=mktap uid=0 owner=0 group=- mac=${res.interfaces[0].mac} cni=${NAME}/t1/tap0`));
     assert.is(attachFromInside(a, 'tap0').stdout.trim(), 'attached');
-    failed(cni(attach('ADD', 't1', a.netns, 'tap0'), net()), 100, /attachment ngtap\/t1\/tap0: .*it has an interface already/);
+    failed(cni(attach('ADD', 't1', a.netns, 'tap0'), net()), 100, new RegExp(`attachment ${NAME}/t1/tap0: .*it has an interface already`));
     failed(cni(attach('ADD', 't9', a.netns, 'tap0'), net()), 100, /tap0|busy|exists/i);
 
     assert.is(cni(attach('CHECK', 't1', a.netns, 'tap0'), net()).status, 0);
