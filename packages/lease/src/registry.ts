@@ -66,7 +66,7 @@ const ENTRY_NAME = /^([0-9]{1,20})-(n?)([0-9]{1,20})$/;
 
 /** The lease record an entry's interface carries in its alias. */
 export function entryRecord(e: LaunchEntry): string {
-  return formatRecord({ kind: 'lease', by: e.by, uid: e.uid, parent: e.parent, ...(e.mac ? { mac: e.mac } : {}) });
+  return formatRecord({ kind: 'lease', by: e.by, uid: e.uid, parent: e.parent, ...(e.mac ? { mac: e.mac } : {}), ...(e.cni ? { cni: e.cni } : {}) });
 }
 
 function formatEntry(e: LaunchEntry): string {
@@ -157,6 +157,7 @@ const NETNSA_NSID = 1;
 const NETNSA_FD = 3;
 const RTM_GETLINK = 18;
 const RTM_NEWLINK = 16;
+const RTM_DELLINK = 17;
 const IFLA_ADDRESS = 1;
 const IFLA_IFALIAS = 20;
 const IFLA_EXT_MASK = 29;
@@ -225,20 +226,40 @@ export function nsids(nl: Netlink): Set<number> {
   return out;
 }
 
-/** The links (alias and MAC) of the live namespace with id nsid, or null if no live namespace has it. */
-function peerLinks(nl: Netlink, nsid: number): { alias: string | undefined; mac: string | undefined }[] | null {
+/** The links (index, alias and MAC) of the live namespace with id nsid, or null if no live namespace has it. */
+function peerLinks(nl: Netlink, nsid: number): { index: number; alias: string | undefined; mac: string | undefined }[] | null {
   const body = Buffer.concat([Buffer.alloc(16), nlaU32(IFLA_EXT_MASK, 1), nlaS32(IFLA_TARGET_NETNSID, nsid)]);
   try {
     return nl.dump(RTM_GETLINK, body, `list links of namespace id ${nsid}`).filter((m) => m.type === RTM_NEWLINK).map((m) => {
       const at = attrs(m.body.subarray(16));
       const a = at.get(IFLA_IFALIAS);
-      return { alias: a ? a.toString('latin1').replace(/\0.*$/s, '') : undefined, mac: macText(at.get(IFLA_ADDRESS)) };
+      return { index: m.body.readInt32LE(4), alias: a ? a.toString('latin1').replace(/\0.*$/s, '') : undefined, mac: macText(at.get(IFLA_ADDRESS)) };
     });
   } catch (e) {
     // No (live) namespace has that id: the kernel says EINVAL.
     if (e instanceof SysError && (e.code === 'EINVAL' || e.code === 'ENOENT' || e.code === 'ENODEV')) return null;
     throw e;
   }
+}
+
+/**
+ * Delete the link of the live namespace with id nsid whose record is
+ * alias (a client entry's interface, reached from the launcher's namespace
+ * through IFLA_TARGET_NETNSID, whether or not the client's namespace can be
+ * opened by a path): whether there was one.
+ */
+export function deletePeerLink(nl: Netlink, nsid: number, alias: string): boolean {
+  const link = peerLinks(nl, nsid)?.find((l) => l.alias === alias);
+  if (!link) return false;
+  const ifi = Buffer.alloc(16);
+  ifi.writeInt32LE(link.index, 4);
+  try {
+    nl.request(RTM_DELLINK, 0, Buffer.concat([ifi, nlaS32(IFLA_TARGET_NETNSID, nsid)]), `delete link ${link.index} of namespace id ${nsid}`);
+  } catch (e) {
+    if (e instanceof SysError && (e.code === 'ENODEV' || e.code === 'EINVAL')) return false; // gone with its namespace meanwhile
+    throw e;
+  }
+  return true;
 }
 
 /** The MACs on interface index's unicast/multicast lists (the parent's "self" fdb entries). */

@@ -3,7 +3,8 @@
 // with CNI_COMMAND and the other CNI_* variables set and the network's
 // configuration on stdin; the result, or the error JSON, goes to stdout
 // (its documented job), one line to stderr on failure. Rootful it does the
-// work itself through the creators' shared code (lease/veth); its leases
+// work itself through the creators' shared code (lease: veth, the
+// launchers' -N launch, the attachment tap; delegated IPAM: ipam.ts); its leases
 // are keyed by (network, CNI_CONTAINERID, CNI_IFNAME) in the lease record.
 import { readFileSync, writeSync } from 'node:fs';
 import type { Program } from '@netgrant/core';
@@ -13,6 +14,8 @@ import { addResult } from './result.js';
 import { addVeth, checkVeth, delVeth, gcVeth, vethPool } from './veth.js';
 import { addRootless, rootless } from './rootless.js';
 import { checkRootless, delRootless, gcRootless, statusRootless } from './rootless-ops.js';
+import { addVlan, checkVlan, delVlan, gcVlan, vlanPlan } from './vlan.js';
+import { addTap, checkTap, delTap, gcTap } from './tap.js';
 
 /** Stdin is the request config: at most this much. */
 const MAX_CONFIG = 1 << 20;
@@ -31,12 +34,12 @@ function readStdin(): string {
   return buf.toString('utf8');
 }
 
-/** The kind the network asks for: rootful, only veth is served so far; rootless, the service's chain makes it (veth, macvlan, ipvlan). */
+/** The kind the network asks for: rootful every kind (delegated IPAM for macvlan and ipvlan); rootless, the service's chain makes it (veth, macvlan, ipvlan). */
 function kindOf(conf: NetConf, viaService: boolean): Kind {
   const kind = conf.raw.kind ?? 'veth';
   if (typeof kind !== 'string' || !(KINDS as readonly string[]).includes(kind)) throw new CniError(CODE.invalidConfig, 'kind: unknown', `${JSON.stringify(kind).slice(0, 64)} (kinds: ${KINDS.join(', ')})`);
-  if (kind !== 'veth' && !(viaService && kind !== 'tap')) throw new CniError(CODE.unsupportedField, `kind: not served ${viaService ? 'rootless' : 'rootful'} by this version of netgrant-cni`, `kind=${kind}`);
-  if (conf.raw.ipam !== undefined) throw new CniError(CODE.unsupportedField, 'ipam: delegated IPAM is not supported; the pool is netgrant\'s (config)', `ipam=${JSON.stringify(conf.raw.ipam).slice(0, 64)}`);
+  if (kind === 'tap' && viaService) throw new CniError(CODE.unsupportedField, 'kind: not served rootless by this version of netgrant-cni', 'kind=tap');
+  if (conf.raw.ipam !== undefined && (viaService || kind === 'veth' || kind === 'tap')) throw new CniError(CODE.unsupportedField, `ipam: delegated IPAM is for kinds macvlan and ipvlan, rootful; ${viaService ? 'rootless' : `kind ${kind}`}, the pool is netgrant's (config)`, `ipam=${JSON.stringify(conf.raw.ipam).slice(0, 64)}`);
   return kind as Kind;
 }
 
@@ -126,20 +129,31 @@ async function serve(env: CniEnv, text: string): Promise<string> {
   switch (env.command) {
     case 'ADD': {
       const key = attachmentKey(conf, env);
-      return JSON.stringify(addResult(conf.cniVersion, addVeth(env, conf, key), prevOf(conf)));
+      const made = kind === 'veth' ? addVeth(env, conf, key) : kind === 'tap' ? addTap(env, conf, key) : addVlan(env, conf, text, key, kind);
+      return JSON.stringify(addResult(conf.cniVersion, made, prevOf(conf)));
     }
     case 'DEL':
-      delVeth(attachmentKey(conf, env));
+      if (kind === 'veth') delVeth(attachmentKey(conf, env));
+      else if (kind === 'tap') delTap(env, attachmentKey(conf, env));
+      else delVlan(env, conf, text, attachmentKey(conf, env));
       return '';
     case 'CHECK':
-      checkVeth(env, attachmentKey(conf, env), prevAddresses(conf, env.ifname));
+      if (kind === 'veth') checkVeth(env, attachmentKey(conf, env), prevAddresses(conf, env.ifname));
+      else if (kind === 'tap') checkTap(env, attachmentKey(conf, env));
+      else checkVlan(env, conf, text, attachmentKey(conf, env), kind, prevAddresses(conf, env.ifname));
       return '';
-    case 'GC':
-      gcVeth(conf.name, validKeys(conf));
+    case 'GC': {
+      // Every kind's: a network's kind may have changed since its attachments were made.
+      const valid = validKeys(conf);
+      gcVeth(conf.name, valid);
+      gcVlan(conf.name, valid);
+      gcTap(conf.name, valid);
       return '';
+    }
     case 'STATUS':
       try {
-        vethPool(conf);
+        if (kind === 'veth') vethPool(conf);
+        else if (kind !== 'tap') vlanPlan(conf, kind);
       } catch (e) {
         throw new CniError(50, 'the pool cannot be read', (e as Error).message);
       }

@@ -14,7 +14,12 @@ export interface Attached {
   netns: string;
   /** addr/prefix. */
   addresses: string[];
+  /** One per address, '' for none. */
   gateways: string[];
+  /** The result's routes, if not a default route via each gateway (delegated IPAM's, ipvlan l3's). */
+  routes?: Json[];
+  /** Delegated IPAM's. */
+  dns?: Json;
 }
 
 type Json = Record<string, unknown>;
@@ -33,9 +38,9 @@ export function addResult(cniVersion: string, a: Attached, prev?: Json): Json {
     interfaces: [...prevIfs, ...host, { name: a.ifname, mac: formatMac(a.mac), sandbox: a.netns }],
     ips: [
       ...listOf(prev?.ips),
-      ...a.addresses.map((address, i) => ({ ...(old ? { version: v4(address) ? '4' : '6' } : {}), address, gateway: a.gateways[i], interface: inside })),
+      ...a.addresses.map((address, i) => ({ ...(old ? { version: v4(address) ? '4' : '6' } : {}), address, ...(a.gateways[i] ? { gateway: a.gateways[i] } : {}), interface: inside })),
     ],
-    routes: [...listOf(prev?.routes), ...a.addresses.map((address, i) => ({ dst: v4(address) ? '0.0.0.0/0' : '::/0', gw: a.gateways[i] }))],
-    dns: (prev?.dns as Json | undefined) ?? {},
+    routes: [...listOf(prev?.routes), ...(a.routes ?? a.addresses.map((address, i) => ({ dst: v4(address) ? '0.0.0.0/0' : '::/0', gw: a.gateways[i] })))],
+    dns: a.dns ?? (prev?.dns as Json | undefined) ?? {},
   };
 }

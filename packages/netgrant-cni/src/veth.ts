@@ -5,7 +5,8 @@
 // is the administrator's mkveth configuration ("config", default
 // /etc/netgrant/veth.conf), read as mkveth reads it.
 import { Netlink, closeQuietly, dumpAddresses, getLink, openNamespaceUntrusted, setns, currentNetns, CLONE_NEWNET } from '@netgrant/core';
-import { checkClientNetns, delVethAttachment, findVethAttachment, gcVethAttachments, launchVeth, launcherPrivileges, parseVethConfig, readLauncherConfig, dropLauncherCaps, type VethConfig } from '@netgrant/lease';
+import { checkClientNetns, delVethAttachment, findVethAttachment, gcVethAttachments, launchVeth, launcherPrivileges, parseVethConfig, dropLauncherCaps, type VethConfig } from '@netgrant/lease';
+import { readPool } from './pool.js';
 import { CniError, CODE, type CniEnv, type NetConf } from './spec.js';
 import type { Attached } from './result.js';
 
@@ -14,20 +15,7 @@ const LOCK_WAIT_MS = 10000;
 
 /** The pool: the configuration file the network names (checked as mkveth checks -c). */
 export function vethPool(conf: NetConf): VethConfig {
-  const given = conf.raw.config;
-  if (given !== undefined && typeof given !== 'string') throw new CniError(CODE.invalidConfig, 'config: not a path');
-  const priv = launcherPrivileges();
-  let pool: VethConfig;
-  let path = given ?? DEFAULT_CONFIG;
-  try {
-    const file = readLauncherConfig(given, DEFAULT_CONFIG, priv);
-    path = file.path;
-    pool = parseVethConfig(file.text, path);
-  } catch (e) {
-    throw new CniError(CODE.invalidConfig, 'config: the pool cannot be used', (e as Error).message);
-  } finally {
-    priv.done('dac_override');
-  }
+  const { pool, path } = readPool(conf, DEFAULT_CONFIG, parseVethConfig);
   if (pool.bridge !== undefined) throw new CniError(CODE.invalidConfig, `${path}: bridge: netgrant-cni's veth is routed only`);
   return pool;
 }
@@ -47,6 +35,16 @@ export function openContainerNetns(path: string): number {
     throw new CniError(CODE.invalidEnv, 'CNI_NETNS: the plugin\'s own network namespace', path.slice(0, 200));
   }
   return ns;
+}
+
+/** DEL's CNI_NETNS: undefined if it is gone (and what was in it with it). */
+export function containerNetnsIfThere(path: string): number | undefined {
+  try {
+    return openContainerNetns(path);
+  } catch (e) {
+    if (e instanceof CniError && /ENOENT|No such file/.test(e.message)) return undefined;
+    throw e;
+  }
 }
 
 export function addVeth(env: CniEnv, conf: NetConf, key: string): Attached {

@@ -12,13 +12,13 @@
 // mkmacvlan's own -N files'.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, sh, tempDir, NOBODY } from '../../../tools/test/lib/harness.js';
 import { confMaker } from '../../../tools/test/lib/launcher.js';
 import { as, gone } from '../../../tools/test/lib/launcher-attacks.js';
 import { hostEnds, settled } from '../../../tools/test/lib/veth.js';
+import { attach, cni, container, failed, shape, type Json } from '../../../tools/test/lib/cni.js';
 
 const { dir, cleanup } = tempDir();
 chmodSync(dir, 0o755);
@@ -29,46 +29,7 @@ const pair = conf('10.76.0.0/30\n');
 // The host's own address (on lo of the test's namespace): what containers ping, and the host's source towards them.
 sh('ip addr add 192.0.2.1/32 dev lo');
 
-type Json = Record<string, any>;
-interface Cni {
-  status: number | null;
-  out: Json | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run the plugin as a runtime does. */
-function cni(env: Record<string, string>, stdin: string | Json, argv = ['netgrant-cni']): Cni {
-  const r = run(argv, { env, input: Buffer.from(typeof stdin === 'string' ? stdin : JSON.stringify(stdin)) });
-  let out: Json | null = null;
-  try {
-    out = r.stdout.trim() ? (JSON.parse(r.stdout) as Json) : null;
-  } catch {
-    /* asserted by the caller */
-  }
-  return { status: r.status, out, stdout: r.stdout, stderr: r.stderr };
-}
-
 const net = (extra: Json = {}): Json => ({ cniVersion: '1.0.0', name: 'ngnet', type: 'netgrant-cni', kind: 'veth', config: pool, ...extra });
-
-/** A "container": a process in a network namespace of its own; CNI_NETNS is its /proc/PID/ns/net. */
-async function container(): Promise<{ proc: ChildProcess; netns: string; inside: (cmd: string) => ReturnType<typeof sh> }> {
-  const proc = spawn('unshare', ['-n', 'sleep', '300'], { stdio: 'ignore' });
-  const netns = `/proc/${proc.pid}/ns/net`;
-  for (let i = 0; i < 200 && sh(`[ "$(readlink ${netns})" != "$(readlink /proc/self/ns/net)" ]`).status !== 0; i++) await new Promise((r) => setTimeout(r, 10));
-  return { proc, netns, inside: (cmd) => run(['nsenter', '-n', '-t', String(proc.pid), 'sh', '-c', cmd]) };
-}
-
-const attach = (cmd: string, id: string, netns: string, ifname = 'eth0') => ({ CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: ifname, CNI_PATH: '/usr/lib/cni' });
-
-/** The failure: exit status non-zero, the error JSON on stdout with code, one fatal line on stderr. */
-function failed(r: Cni, code: number, re: RegExp): void {
-  assert.is.not(r.status, 0, r.stdout);
-  assert.ok(r.out, `error JSON on stdout: ${r.stdout}`);
-  assert.is(r.out!.code, code, r.stdout);
-  assert.match(`${r.out!.msg}: ${r.out!.details ?? ''}`, re);
-  assert.match(r.stderr, /^netgrant-cni: fatal: .*\n$/);
-}
 
 test('VERSION lists 0.3.0-1.1.0 and echoes the asked version', () => {
   const r = cni({ CNI_COMMAND: 'VERSION', CNI_NETNS: 'dummy', CNI_IFNAME: 'dummy', CNI_PATH: 'dummy' }, { cniVersion: '1.0.0' });
@@ -200,13 +161,6 @@ test('oracle: Debian\'s ptp + host-local, for the same request, returns a result
     assert.is(ptp.status, 0, ptp.stdout + ptp.stderr);
     const ours = cni(attach('ADD', 'oracle2', b.netns), net());
     assert.is(ours.status, 0, ours.stderr);
-    const keys = (o: Json) => Object.keys(o).sort();
-    const shape = (r: Json) => ({
-      top: keys(r).filter((k) => k !== 'dns' || Object.keys(r.dns).length > 0),
-      interfaces: r.interfaces.map(keys),
-      ips: r.ips.map(keys),
-      routes: r.routes.map(keys),
-    });
     assert.equal(shape(ours.out!), shape(ptp.out!), `${ours.stdout}\nvs ptp: ${ptp.stdout}`);
     assert.is(run(['/usr/lib/cni/ptp'], { env: { ...attach('DEL', 'oracle1', a.netns) }, input: Buffer.from(JSON.stringify({ cniVersion: '1.0.0', name: 'ptpnet', type: 'ptp', ipam: { type: 'host-local', dataDir: join(dir, 'ipam'), ranges: [[{ subnet: '10.78.0.0/24' }]] } })) }).status, 0);
     assert.is(cni(attach('DEL', 'oracle2', b.netns), net()).status, 0);
@@ -233,7 +187,7 @@ test('bad input: malformed JSON, missing variables, an unknown kind, a netns pat
     failed(add({}, net({ kind: 7 })), 7, /kind: unknown/);
     failed(add({}, net({ name: '../etc' })), 7, /name: missing or not a network name/);
     failed(add({}, net({ cniVersion: '2.0.0' })), 1, /cniVersion "2\.0\.0" is not supported: supported: 0\.3\.0, 0\.3\.1, 0\.4\.0, 1\.0\.0, 1\.1\.0/);
-    failed(add({}, net({ ipam: { type: 'host-local' } })), 2, /ipam: delegated IPAM is not supported/);
+    failed(add({}, net({ ipam: { type: 'host-local' } })), 2, /ipam: delegated IPAM is for kinds macvlan and ipvlan, rootful; kind veth/);
     failed(add({}, net({ config: join(dir, 'none.conf') })), 7, /none\.conf/);
     const writable = conf('10.79.0.0/24\n', 0o666);
     failed(add({}, net({ config: writable })), 7, /writable/);

@@ -2,7 +2,9 @@
 // network. Podman (network_backend "cni") with a netgrant-cni
 // network, run as a user runs it: `podman run --network ngnet` gets eth0
 // with a pool address and pings the host side; a second container gets the
-// other address; `podman rm` frees it for a third. A 1.1.0 conflist, which
+// other address; `podman rm` frees it for a third. A macvlan network with
+// Debian's host-local as its IPAM: `podman run --rm` gets a macvlan eth0
+// with host-local's address, and podman's DEL releases both. A 1.1.0 conflist, which
 // Debian 12's libcni (1.0.0) cannot take a result of, fails the run and
 // leaves nothing. The busybox image is built offline (podman import of a
 // busybox-static rootfs). Podman's storage, run and tmp dirs, its
@@ -21,7 +23,7 @@
 // here; one mode keeps the file's seconds of podman runs in the CI budget.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { BIN, run, sh, tempDir, until } from '../../../tools/test/lib/harness.js';
@@ -51,6 +53,11 @@ const conflist = (name: string, cniVersion: string, config: string) =>
   writeFileSync(join(netd, `${name}.conflist`), JSON.stringify({ cniVersion, name, plugins: [{ type: 'netgrant-cni', kind: 'veth', config }] }));
 conflist('ngnet', '1.0.0', pool);
 conflist('ng11', '1.1.0', pool11);
+// A macvlan network on the parent cm0 (a veth), its address from Debian's host-local.
+sh('ip link add cm0 type veth peer name cm1 && ip link set cm0 up && ip link set cm1 up');
+const ipamDir = join(dir, 'ipam');
+writeFileSync(join(netd, 'ngmac.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'ngmac', plugins: [{ type: 'netgrant-cni', kind: 'macvlan', master: 'cm0', config: conf('10.67.0.0/24 parent cm0\n'),
+  ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet: '10.67.0.0/24', gateway: '10.67.0.1' }]], routes: [{ dst: '0.0.0.0/0' }] } }] }));
 writeFileSync(join(dir, 'containers.conf'), `[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nruntime = "runc"\n[network]\nnetwork_backend = "cni"\nnetwork_config_dir = "${netd}"\ncni_plugin_dirs = ["${plugins}", "/usr/lib/cni"]\n`);
 writeFileSync(join(dir, 'storage.conf'), `[storage]\ndriver = "vfs"\ngraphroot = "${dir}/root"\nrunroot = "${dir}/run"\n`);
 const env = { CONTAINERS_CONF: join(dir, 'containers.conf'), CONTAINERS_STORAGE_CONF: join(dir, 'storage.conf') };
@@ -97,6 +104,16 @@ test('rootful podman: run --network ngnet gets eth0 with a pool address and ping
     assert.is(r.status, 0, r.stderr);
     assert.is(addressOf('c3'), a1, 'c1\'s address is free again');
 
+    // A macvlan network with delegated IPAM: eth0 a macvlan with host-local's address; podman's DEL at exit ends the attachment and releases the address.
+    r = podman('run', '--rm', ...runArgs.slice(2), '--network', 'ngmac', 'localhost/bb', 'sh', '-c', 'ip -o link show eth0; ip -4 -o addr show eth0; ip route show default');
+    assert.is(r.status, 0, r.stdout + r.stderr);
+    const cm0 = sh('ip -o link show cm0 | cut -d: -f1').stdout.trim();
+    assert.match(r.stdout, new RegExp(`^\\d+: eth0@if${cm0}: `, 'm'), `a link of cm0 (ifindex ${cm0}): ${r.stdout}`);
+    assert.match(r.stdout, /inet 10\.67\.0\.2\/24 /);
+    assert.match(r.stdout, /default via 10\.67\.0\.1 dev eth0/);
+    assert.equal(readdirSync(join(ipamDir, 'ngmac')).filter((n) => n.startsWith('10.')), [], 'host-local\'s address is released');
+    assert.equal(readdirSync('/run/netgrant/launched').filter((n) => readFileSync(`/run/netgrant/launched/${n}`, 'latin1').includes('cni=ngmac/') && !readFileSync(`/run/netgrant/launched/${n}`, 'latin1').includes(' gone=')), []);
+
     // A 1.1.0 conflist: this plugin's VERSION lists 1.1.0, so libcni 1.1.2 loads it, then refuses the 1.1.0 result; podman's DEL cleans up.
     r = podman(...runArgs, '--name', 'c4', '--network', 'ng11', 'localhost/bb', 'sleep', '300');
     assert.is.not(r.status, 0);
@@ -141,7 +158,7 @@ test('containerd: ctr run --cni with a netgrant conflist gets eth0 with a pool a
     podman('system', 'reset', '-f');
     sh('umount /usr/lib/cni; umount /etc/cni/net.d');
   }
-  sh('umount /run; umount /var/lib/cni');
+  sh('umount /run; umount /var/lib/cni; ip link del cm0');
   cleanup();
 });
 

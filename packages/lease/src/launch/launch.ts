@@ -27,8 +27,9 @@ import { LEASE_LOCK, openLeaseLock } from '../lock.js';
 import { parseRecord } from '../record.js';
 import { assignNsid, checkRegistryDir, entryRecord, markGone, reconcile, removeEntry, writeEntry, type LaunchEntry } from '../registry.js';
 import { netlinkIn } from './target.js';
+import { addAssigned, checkAsked, type Asked } from './asked.js';
 
-export interface LaunchRequest {
+export interface LaunchRequest extends Asked {
   /** The launcher's name (the record's and the registry's "by"). */
   by: string;
   kind: 'ipvlan' | 'macvlan';
@@ -45,7 +46,7 @@ export interface LaunchRequest {
   done?: (cap: 'sys_admin') => void;
   /** The client's namespace (-N, checked), instead of a new one. */
   target?: number;
-  /** A service's CNI attachment (--cni): its key, for the registry entry (the record in the client's namespace is the client's to rewrite). */
+  /** A CNI attachment's key (cniKey): netgrant-cni's rootful kinds, or a service's --cni; in the registry entry (a record in the client's namespace is the client's to rewrite), one per uid. */
   cni?: string;
 }
 
@@ -55,6 +56,8 @@ export interface Launched {
   /** addr/prefix, one per subnet. */
   addresses: string[];
   gateways: string[];
+  /** The interface's MAC. */
+  mac?: Buffer;
 }
 
 interface Plan {
@@ -149,7 +152,8 @@ export function launch(req: LaunchRequest): Launched {
       plans.push({ cidr: s.cidr, gateway, excluded });
     }
     const parent = links.find((l) => l.index === parentIndex)!;
-    if (req.mode === 'l2' || req.kind === 'macvlan') {
+    checkAsked(req, links, parent, plans.map((p) => p.cidr));
+    if ((req.mode === 'l2' || req.kind === 'macvlan') && !req.assigned) {
       const missing = plans.find((p) => !p.gateway);
       if (missing) throw new InputError(`${missing.cidr.text}: no gateway (no host address on ${parent.name} in it; set "gateway")`);
     }
@@ -180,9 +184,10 @@ function launchLocked(
       return withCap('net_admin', () => reconcile(host, homeIno).live);
     });
     withCap('dac_override', () => withCap('sys_admin', () => withCap('net_admin', () => adopt(host, homeIno, live))));
+    // (A tombstone's key is free: its namespace is gone; its addresses stay held until it expires.)
+    if (req.cni !== undefined && live.some((e) => e.cni === req.cni && e.uid === req.uid && e.gone === undefined)) throw new SysError(`attachment ${req.cni}`, 17 /* EEXIST */, 'it has an interface already');
     const mine = live.filter((e) => e.parent === parentRef && e.uid === req.uid).length;
     if (req.config.limit !== undefined && mine >= req.config.limit) throw new DeniedError(`uid ${req.uid} already has ${mine} launched namespace${mine === 1 ? '' : 's'}, the limit is ${req.config.limit}`);
-    if (req.cni !== undefined && live.some((e) => e.cni === req.cni && e.uid === req.uid && e.gone === undefined)) throw new SysError(`attachment ${req.cni}`, 17 /* EEXIST */, 'it has an interface already');
     for (const e of live) for (const a of e.addresses) for (const p of plans) if (contains(p.cidr, a.split('/')[0]!)) p.excluded.add(addrBig(a.split('/')[0]!));
 
     // The new namespace (on this, the main thread) or the client's; the link goes straight into it.
@@ -202,7 +207,7 @@ function launchLocked(
       nl = target === undefined ? withCap('net_admin', () => Netlink.open()) : netlinkIn(ns, home, withCap);
       const kind: LinkKind = req.kind === 'ipvlan' ? { kind: 'ipvlan', mode: req.mode as 'l2' | 'l3' | 'l3s' } : { kind: 'macvlan', mode: req.mode as 'bridge' };
       try {
-        withCap('net_admin', () => createLink(host, kind, { name: req.ifname, parent: parent.index, netnsFd: ns }));
+        withCap('net_admin', () => createLink(host, kind, { name: req.ifname, parent: parent.index, netnsFd: ns, ...(req.mtu !== undefined ? { mtu: req.mtu } : {}) }));
       } catch (e) {
         // The kernel may have made it and the answer been lost: ours if it is of our kind on our parent (not the client's own, EEXIST).
         if (target !== undefined && !(e instanceof SysError && e.code === 'EEXIST')) {
@@ -236,6 +241,12 @@ function launchLocked(
         withCap('dac_override', () => writeEntry(e));
         // The record: ours, whose, for which parent (registry.ts checks it to tell a namespace of ours lives).
         setLink(nl, link.index, { up: true, alias: entryRecord(e) });
+        const { assigned } = req;
+        if (assigned) {
+          const inUse = (ip: string) => plans.some((p) => contains(p.cidr, ip) && p.excluded.has(addrBig(ip)));
+          addAssigned(nl, link.index, assigned, inUse, (addresses) => withCap('dac_override', () => writeEntry({ ...e, addresses })));
+          return { ifname: req.ifname, parent: parent.name, addresses: assigned.addresses, gateways: assigned.gateways, mac: link.mac };
+        }
         const addresses: string[] = [];
         const routed = new Set<number>();
         for (const p of plans) {
@@ -261,7 +272,7 @@ function launchLocked(
           if (req.kind === 'ipvlan' && req.mode !== 'l2') addRoute(nl, { family: p.cidr.family, oif: link!.index });
           else addRoute(nl, { gateway: p.gateway!, oif: link!.index });
         }
-        return { ifname: req.ifname, parent: parent.name, addresses, gateways: plans.map((p) => p.gateway ?? '') };
+        return { ifname: req.ifname, parent: parent.name, addresses, gateways: plans.map((p) => p.gateway ?? ''), mac: link!.mac };
       });
     } catch (err) {
       // A new namespace goes with this process, and the link with it; the client's outlives it.
