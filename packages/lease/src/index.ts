@@ -26,3 +26,4 @@ export * from './holders.js';
 export * from './veth/conf.js';
 export * from './veth/nat.js';
 export * from './veth/launch.js';
+export * from './vlan/index.js';

@@ -5,7 +5,8 @@
 // kernel dropped notifications (ENOBUFS). Lease tables (tables.ts) whose
 // link is gone go at the first sweep, after ENOBUFS, and as soon as a link
 // whose record says it has one (nft=1) is deleted: they run nft, so not at
-// every interval. It keeps no state of its own: a
+// every interval. The 802.1Q sub-interfaces no lease uses any more
+// (vlan/subif.ts) go at each sweep, if the lease lock is free. It keeps no state of its own: a
 // reaper killed at any moment and restarted reconciles from the kernel.
 // Runs on the event loop (netgrant-reap, netgrant-serve); no namespace
 // change, so nothing here is thread-sensitive.
@@ -13,6 +14,7 @@ import { Netlink, RTMGRP_LINK, RTM_NEWLINK, RTM_DELLINK, decodeLink, dumpLinks, 
 import { parseRecord } from './record.js';
 import { cull, reapIfStale, type OnReap } from './leases.js';
 import { cullTables, type LeaseTable } from './tables.js';
+import { reapVlans } from './vlan/reap.js';
 
 export interface ReaperOptions {
   /** The sweep interval. */
@@ -44,7 +46,7 @@ export function startReaper(o: ReaperOptions): Reaper {
       n++;
       o.onReap?.(lease, reason);
     });
-    return n;
+    return n + reapVlans(req, 0);
   };
   const tables = (): number => {
     let n = 0;

@@ -4,10 +4,12 @@
 // a change (rtnetlink), and sweeps at an interval for what the kernel does
 // not report. With -o it sweeps once and execs the rest of its command line.
 import { UsageError, dumpLinks, optFlag, optString, parseUint, say, withNetlink, type Program } from '@netgrant/core';
-import { currentNetnsTrusted, cull, cullTables, startReaper, type Lease, type LeaseTable } from '@netgrant/lease';
+import { currentNetnsTrusted, cull, cullTables, reapVlans, startReaper, type Lease, type LeaseTable } from '@netgrant/lease';
 import { writeSync } from 'node:fs';
 
 const NAME = 'netgrant-reap';
+/** How long -o waits for the lease lock (the unused VLAN sub-interfaces are deleted under it). */
+const LOCK_WAIT_MS = 10000;
 
 function describe(lease: Lease, reason: string): string {
   return `deleted ${lease.link.name} (${lease.record.kind} by ${lease.record.by} for uid ${lease.record.uid}): ${reason}`;
@@ -32,6 +34,8 @@ export const program: Program = {
       withNetlink((nl) => {
         cull(nl, onReap);
         cullTables(() => dumpLinks(nl), onReapTable);
+        const vlans = reapVlans(nl, LOCK_WAIT_MS);
+        if (verbose && vlans) say(NAME, 'info', `deleted ${vlans} unused VLAN sub-interface${vlans === 1 ? '' : 's'}`);
       });
       return; // the chain runtime execs the rest, or exits 0
     }

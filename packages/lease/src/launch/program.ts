@@ -11,6 +11,7 @@ import { parseLaunchConfig } from './conf.js';
 import { launch } from './launch.js';
 import { launcherPrivileges, type Privileges } from './privileges.js';
 import { TARGET_OPTIONS, clientNetns } from './target.js';
+import { parseVid, parseVidList } from '../vlan/vid.js';
 
 export interface LauncherSpec {
   name: string;
@@ -88,17 +89,21 @@ export function exportLaunched(env: Env, l: { ifname: string; addresses: string[
 export function launcherProgram(spec: LauncherSpec): Program {
   return {
     name: spec.name,
-    usage: `[-c CONFIG] [-m ${spec.modes.join('|')}] [-N NETNSFD [--any-netns]] [-i IFNAME] [-t LOCKWAIT_MS] prog...`,
-    options: [{ name: 'mode', short: 'm', value: true }, ...LAUNCHER_OPTIONS, ...TARGET_OPTIONS],
+    usage: `[-c CONFIG] [-m ${spec.modes.join('|')}] [-V VID] [-N NETNSFD [--any-netns]] [-i IFNAME] [-t LOCKWAIT_MS] prog...`,
+    options: [{ name: 'mode', short: 'm', value: true }, { name: 'vlan', short: 'V', value: true }, ...LAUNCHER_OPTIONS, ...TARGET_OPTIONS],
     run(chain, opts) {
       const modeText = optString(opts, 'mode');
       if (modeText !== undefined && !spec.modes.includes(modeText)) throw new UsageError(`-m: expected ${spec.modes.join(', ')}, got ${JSON.stringify(modeText)}`);
+      const vidText = optString(opts, 'vlan');
+      const vid = vidText === undefined ? undefined : parseVid(vidText);
       const { given, ifname, lockWaitMs, uid } = launcherArgs(chain, opts);
       const target = clientNetns(chain, opts);
       const priv = launcherPrivileges();
       try {
         const { text, path } = readLauncherConfig(given, spec.defaultConfig, priv);
-        const config = parseLaunchConfig(text, path, spec.modes);
+        // `vlan LIST`: the VIDs -V may ask for (vlan/vid.ts).
+        const vlans = new Set<number>();
+        const config = parseLaunchConfig(text, path, spec.modes, { directives: { vlan: (args, where) => parseVidList(args, where, vlans) } });
         const mode = modeText ?? config.mode ?? spec.defaultMode;
         // DAC_OVERRIDE stays permitted for the lease lock and the registry (root's 0600 and 0700).
         const done = launch({
@@ -112,6 +117,7 @@ export function launcherProgram(spec: LauncherSpec): Program {
           withCap: priv.with,
           done: priv.done,
           ...(target !== undefined ? { target } : {}),
+          ...(vid !== undefined ? { vlan: { vid, allowed: vlans } } : {}),
         });
         exportLaunched(chain.env, done);
         chain.env.set('NETPARENT', done.parent);
