@@ -18,6 +18,8 @@ const IFLA_IFALIAS = 20;
 const IFLA_LINKINFO = 18;
 const IFLA_NET_NS_FD = 28;
 const IFLA_LINK_NETNSID = 37;
+const IFLA_PARENT_DEV_NAME = 56;
+const IFLA_PARENT_DEV_BUS_NAME = 57;
 const IFLA_EXT_MASK = 29;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
@@ -56,6 +58,8 @@ export interface LinkInfo {
   parentNetnsid: number | undefined;
   /** For 802.1Q VLAN devices: the VID. */
   vlanId?: number;
+  /** The device the netdev belongs to (a physical NIC's bus and device, such as "pci" and "0000:00:04.0"), when it has one. */
+  parentDev?: { bus: string; name: string };
   /** The interface alias (IFLA_IFALIAS), if any. */
   alias: string | undefined;
   /**
@@ -175,6 +179,9 @@ export function decodeLink(m: NlMessage): LinkInfo {
     parentNetnsid: at.get(IFLA_LINK_NETNSID)?.length === 4 ? at.get(IFLA_LINK_NETNSID)!.readInt32LE(0) : undefined,
     alias: cstr(at.get(IFLA_IFALIAS)),
   };
+  const devName = cstr(at.get(IFLA_PARENT_DEV_NAME));
+  const busName = cstr(at.get(IFLA_PARENT_DEV_BUS_NAME));
+  if (devName !== undefined && busName !== undefined) link.parentDev = { bus: busName, name: devName };
   if (kind === 'vlan' && li?.get(IFLA_INFO_DATA)) {
     const vid = parseAttrs(li.get(IFLA_INFO_DATA)!).get(IFLA_VLAN_ID);
     if (vid && vid.length >= 2) link.vlanId = vid.readUInt16LE(0);
