@@ -34,11 +34,19 @@ export function nft(args: string[], what: string, input?: string): string {
   return r.stdout;
 }
 
-/** The lease tables of this namespace (none where nft is not installed: nothing could have made one). */
+/** The lease tables of this namespace (none where nft is not installed, or the kernel has no nf_tables: nothing could have made one). */
 export function leaseTables(): LeaseTable[] {
   if (!existsSync(NFT)) return [];
   const out: LeaseTable[] = [];
-  for (const m of nft(['list', 'tables', 'inet'], 'list the nftables tables').matchAll(/^table inet (\S+)$/gm)) {
+  let tables: string;
+  try {
+    tables = nft(['list', 'tables', 'inet'], 'list the nftables tables');
+  } catch (e) {
+    // socket(AF_NETLINK, NETLINK_NETFILTER): EPROTONOSUPPORT, a kernel without nf_tables.
+    if (e instanceof SysError && /Unable to initialize Netlink socket: Protocol not supported/.test(e.message)) return [];
+    throw e;
+  }
+  for (const m of tables.matchAll(/^table inet (\S+)$/gm)) {
     const name = m[1]!;
     if (ifNameProblem(name)) continue;
     let text: string;

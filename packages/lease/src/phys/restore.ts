@@ -5,9 +5,9 @@
 // lease lock there next (mkphys, netgrant-reap, the resident reaper's
 // sweep) finds it by its device (entry.ts) and puts back what the host had
 // set, then removes the entry: the NIC is free again.
-import { SysError, close, dumpLinks, getLink, lockExclusive, macText, parseMac, setLink, type LinkInfo, type Netlink } from '@netgrant/core';
+import { dumpLinks, getLink, macText, parseMac, setLink, type LinkInfo, type Netlink } from '@netgrant/core';
 import { existsSync, readdirSync } from 'node:fs';
-import { LEASE_LOCK, openLeaseLock } from '../lock.js';
+import { withLeaseLockOrSkip } from '../lock.js';
 import { PHYS_DIR, checkPhysDir, physEntries, removePhysEntry, type PhysEntry } from './entry.js';
 
 /** The link of nl's namespace that belongs to device bus/dev, if it is here. */
@@ -56,16 +56,5 @@ export function restoreReturned(nl: Netlink, warn: (m: string) => void = () => u
  */
 export function reapPhys(nl: Netlink, lockWaitMs: number, warn?: (m: string) => void): number {
   if (!existsSync(PHYS_DIR) || readdirSync(PHYS_DIR).length === 0) return 0;
-  const lock = openLeaseLock();
-  try {
-    try {
-      lockExclusive(lock, lockWaitMs, `lock ${LEASE_LOCK}`);
-    } catch (e) {
-      if (lockWaitMs === 0 && e instanceof SysError && e.code === 'ETIMEDOUT') return 0;
-      throw e;
-    }
-    return restoreReturned(nl, warn).length;
-  } finally {
-    close(lock);
-  }
+  return withLeaseLockOrSkip(lockWaitMs, () => restoreReturned(nl, warn).length) ?? 0;
 }

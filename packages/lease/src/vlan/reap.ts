@@ -1,9 +1,9 @@
 // The sweep of unused sub-interfaces on its own (netgrant-reap, the
 // resident reaper): under the lease lock, with the registry reconciled with
 // the kernel first, as a creator's own sweep is.
-import { SysError, close, currentNetns, dumpLinks, lockExclusive, type Netlink } from '@netgrant/core';
+import { close, currentNetns, dumpLinks, type Netlink } from '@netgrant/core';
 import { fstatSync } from 'node:fs';
-import { LEASE_LOCK, openLeaseLock } from '../lock.js';
+import { withLeaseLockOrSkip } from '../lock.js';
 import { checkRegistryDir, reconcile } from '../registry.js';
 import { isNetgrantVlan, sweepVlans } from './subif.js';
 
@@ -26,17 +26,8 @@ export function homeNetnsIno(): string {
 export function reapVlans(nl: Netlink, lockWaitMs: number): number {
   const homeIno = homeNetnsIno();
   if (!dumpLinks(nl).some((l) => isNetgrantVlan(l, homeIno))) return 0;
-  const lock = openLeaseLock();
-  try {
-    try {
-      lockExclusive(lock, lockWaitMs, `lock ${LEASE_LOCK}`);
-    } catch (e) {
-      if (lockWaitMs === 0 && e instanceof SysError && e.code === 'ETIMEDOUT') return 0;
-      throw e;
-    }
+  return withLeaseLockOrSkip(lockWaitMs, () => {
     checkRegistryDir();
     return sweepVlans(nl, homeIno, reconcile(nl, homeIno).live);
-  } finally {
-    close(lock);
-  }
+  }) ?? 0;
 }
