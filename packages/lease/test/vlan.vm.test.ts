@@ -36,7 +36,7 @@ for (const vid of [10, 20]) {
 }
 const p10mac = (JSON.parse(run(['ip', '-n', 'p10', '-j', 'link', 'show', 'vt1.10']).stdout) as IpLink[])[0]!.address;
 
-test('mkmacvlan -V 10: on VLAN 10 of the parent (one sub-interface, recorded, shared by two launches and a macvtap), it reaches VID 10\'s peer and nothing arrives on VID 20; a VID outside the config is refused', async () => {
+test('mkmacvlan -V 10: on VLAN 10 of the parent (one sub-interface, recorded, shared by two launches and a macvtap), it reaches VID 10\'s peer and nothing arrives on VID 20; mkipvlan -V 11 on one of its own; a VID outside the config is refused; each sub-interface goes with its last user', async () => {
   const c = conf('10.40.0.0/24 parent vt0 gateway 10.40.0.1\nvlan 10-11\n');
   const held: Held[] = [];
   let tap: Held['proc'] | undefined;
@@ -51,18 +51,21 @@ test('mkmacvlan -V 10: on VLAN 10 of the parent (one sub-interface, recorded, sh
     // mkmacvtap shares it (-l and -V: the administrator's command line).
     tap = (await holdChain(['mkmacvtap', '-l', 'vt0', '-V', '10'], 'echo ok; exec sleep 120')).proc;
     const v = vlans();
-    assert.is(v.length, 1, JSON.stringify(v));
+    assert.is(v.length, 1, `one sub-interface for VID 10: ${JSON.stringify(v)}`);
     assert.equal([v[0]!.ifname, v[0]!.linkinfo?.info_data?.id], ['vt0.10', 10]);
     const vt0 = links().find((l) => l.ifname === 'vt0')!;
     assert.match(v[0]!.ifalias ?? '', new RegExp(`^netgrant1 vlan parent=[0-9]+\\.${vt0.ifindex} vid=10$`));
     assert.ok(links().some((l) => l.linkinfo?.info_kind === 'macvtap' && l.link === 'vt0.10'), 'the macvtap is on it');
+    // mkipvlan on another VID: a sub-interface of its own, unused once it exits.
+    const ipvlan = run(['mkipvlan', '-c', c, '-V', '11', 'sh', '-c', 'echo $NETPARENT']);
+    assert.is(ipvlan.stdout.trim(), 'vt0.11', ipvlan.stderr);
     const outside = run(['mkmacvlan', '-c', c, '-V', '20', 'true']);
     assert.is(failsWith(outside, 'mkmacvlan', 1, /-V 20: VLAN 20 on vt0 is not allowed by the configuration/), null, outside.stderr);
     // The launches end; the macvtap (held) still uses it.
     for (const h of held.splice(0)) h.proc.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 500));
     assert.is(run(['netgrant-reap', '-o']).status, 0);
-    assert.is(vlans().length, 1, 'kept for the macvtap');
+    assert.equal(vlans().map((l) => l.ifname), ['vt0.10'], 'vt0.11 unused and deleted, vt0.10 kept for the macvtap');
   } finally {
     for (const h of held) h.proc.kill('SIGKILL');
     tap?.kill('SIGKILL');
