@@ -5,7 +5,7 @@ import { close, currentNetns, dumpLinks, type Netlink } from '@netgrant/core';
 import { fstatSync } from 'node:fs';
 import { withLeaseLockOrSkip } from '../lock.js';
 import { checkRegistryDir, reconcile } from '../registry.js';
-import { isNetgrantVlan, sweepVlans } from './subif.js';
+import { VLAN_RECORD_PREFIX, isNetgrantVlan, sweepVlans } from './subif.js';
 
 /** The inode of this thread's network namespace (the refs' "<ino>"). */
 export function homeNetnsIno(): string {
@@ -24,8 +24,11 @@ export function homeNetnsIno(): string {
  * lock (the next round will do). Returns how many went.
  */
 export function reapVlans(nl: Netlink, lockWaitMs: number): number {
+  // The common case, no sub-interface at all, opens nothing (a resident reaper does this every sweep).
+  const vlans = dumpLinks(nl).filter((l) => l.kind === 'vlan' && l.alias?.startsWith(VLAN_RECORD_PREFIX));
+  if (vlans.length === 0) return 0;
   const homeIno = homeNetnsIno();
-  if (!dumpLinks(nl).some((l) => isNetgrantVlan(l, homeIno))) return 0;
+  if (!vlans.some((l) => isNetgrantVlan(l, homeIno))) return 0;
   return withLeaseLockOrSkip(lockWaitMs, () => {
     checkRegistryDir();
     return sweepVlans(nl, homeIno, reconcile(nl, homeIno).live);

@@ -21,9 +21,11 @@ import type { LaunchEntry } from '../registry.js';
 
 const IFNAMSIZ_MAX = 15;
 
+export const VLAN_RECORD_PREFIX = 'netgrant1 vlan ';
+
 /** The record a netgrant sub-interface carries. */
 export function vlanRecord(homeIno: string, parentIndex: number, vid: number): string {
-  return `netgrant1 vlan parent=${homeIno}.${parentIndex} vid=${vid}`;
+  return `${VLAN_RECORD_PREFIX}parent=${homeIno}.${parentIndex} vid=${vid}`;
 }
 
 /** The name netgrant gives VLAN vid of parent (index parentIndex). */
