@@ -80,7 +80,7 @@
    "netgrant is a toolkit of small programs in the s6/UCSPI tradition --
 fd-send, fd-recv, peer-check, cap-drop, netns-enter, ipc-pair, mktap,
 bridge-acl, netgrant-bridge-helper, netgrant-serve, mkipvlan, mkmacvlan,
-mkveth, netgrant-reap, netgrant-dhcpd, mkmacvtap, netgrant-cni -- that chain by exec and
+mkveth, netgrant-reap, netgrant-dhcpd, mkmacvtap, netgrant-cni, mkphys -- that chain by exec and
 inherited file descriptors.  A root
 super-server checks the peer, creates a tap, an ipvlan/macvlan interface or
 a routed veth pair

@@ -90,7 +90,8 @@ const HINTS: Record<string, string[]> = {
   owner: ['0', '65534', 'nobody'], bridge: ['br0', 'nobr0', 'ap0', X16], 'netns-fd': ['4', '3', '6', '99'], 'max-per-peer': ['0', '1', '3'],
   'name-prefix': ['t', 'vm-'], config: [...fixtures, '/etc/shadow', '/nonexistent'], mode: ['l2', 'l3', 'l3s', 'bridge', 'private', 'vepa', 'passthru', '0600'],
   ifname: ['eth0', X16, 'a/b', 'lo'], br: ['br0', 'nobr0', X16], maxconn: ['1', '0', '1001'], backlog: ['1', '0'],
-  interval: ['0', '10', '1000', 'x'], 'guest-mac': ['stable', 'random', '02:00:00:00:00:02', '01:00:00:00:00:00'], 'guest-ip': ['10.0.0.2', 'fd00::2', '10.0.0.0/24', 'x']
+  interval: ['0', '10', '1000', 'x'], 'guest-mac': ['stable', 'random', '02:00:00:00:00:02', '01:00:00:00:00:00'], 'guest-ip': ['10.0.0.2', 'fd00::2', '10.0.0.0/24', 'x'],
+  vlan: ['10', '0', '4094', '4095', 'x'], phys: ['lo', X16, 'a/b', 'eth0'],
 };
 const ENV_HINTS: Record<string, string[]> = {
   PEERUID: ['65534', '0', '4242'], PEERGID: ['65534', '0'], PROTO: ['IPC', 'UNIX', 'ipc'], IPCREMOTEEUID: ['0', '65534'], IPCREMOTEEGID: ['0'],
@@ -110,6 +111,7 @@ const BASE: Record<string, string[]> = {
   'fd-send': ['-s', '6'], 'fd-recv': ['-s', '6'], 'peer-check': ['-s', '6', '-t', '200', '-a'], 'ipc-pair': ['-d', '5'], 'netgrant-serve': ['-t', '100'],
   'mktap': ['-b', 'br0'], 'bridge-acl': ['-c', acl], 'netgrant-bridge-helper': ['--br=br0', '--fd=6'], 'cap-drop': ['-k', 'net_admin'],
   'netns-enter': ['--new'], 'mkipvlan': ['-c', launchConf], 'mkmacvlan': ['-c', launchConf], 'mkveth': ['-c', launchConf], 'netgrant-reap': ['-o'], 'netgrant-dhcpd': ['-v'], 'mkmacvtap': ['-l', 'lo'], 'netgrant-cni': [],
+  'mkphys': ['-P', 'lo'],
 };
 /** Programs whose base options are always given: without them they run for ever (the reaper without -o sweeps until killed). */
 const ALWAYS_BASE = new Set(['netgrant-reap']);

@@ -12,11 +12,13 @@ import { existsSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { fetchKernel, CACHE } from './kernel.mjs';
 import { buildInitramfs, INIT_PRELUDE } from './initramfs.mjs';
+import { nicArgs } from './nics.mjs';
 
 const MARK = '@@NETGRANT-VM';
 /** What a boot and power-off may take beyond the jobs themselves. */
 const BOOT_MS = 120000;
-const MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay', 'ipvlan', 'macvlan', 'veth', 'tun'];
+const MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay', 'ipvlan', 'macvlan', 'macvtap', 'veth', 'tun', '8021q', 'virtio_net'];
+
 
 // /init: the host's root (9p, read-only) under a tmpfs overlay becomes the
 // root; the job script named on the kernel command line runs as PID 1.
@@ -98,6 +100,7 @@ export function runInGuest({ jobs, script, nodeBin, workDir, jobTimeoutMs, onJob
     '-kernel', guest.kernel, '-initrd', guest.initrd,
     '-append', `console=ttyS0 panic=-1 quiet loglevel=0 ngjobs=${jobFile}`,
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap',
+    ...nicArgs(),
   ];
   return new Promise((resolve) => {
     const child = spawn('qemu-system-x86_64', argv, { stdio: ['ignore', 'pipe', 'pipe'] });

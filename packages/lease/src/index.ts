@@ -1,6 +1,6 @@
 // @netgrant/lease: what every creator shares and the kernel does not
 // define: address pools, the launchers, lease records and the reaper's
-// rules, the quota lock, per-lease filters.
+// rules, the quota lock, per-lease filters, VLAN sub-interfaces, leased NICs.
 export * from './launch/cidr.js';
 export * from './launch/conf.js';
 export * from './launch/alloc.js';
@@ -33,3 +33,5 @@ export * from './veth/conf.js';
 export * from './veth/nat.js';
 export * from './veth/launch.js';
 export * from './veth/cni.js';
+export * from './vlan/index.js';
+export * from './phys/index.js';

@@ -52,6 +52,26 @@ export function withLeaseLock<T>(timeoutMs: number, fn: () => T, path = LEASE_LO
 }
 
 /**
+ * withLeaseLock for a sweep that can wait for its next round: with
+ * timeoutMs 0 one try, and fn is not run (undefined) if another holds the
+ * lock; else as withLeaseLock.
+ */
+export function withLeaseLockOrSkip<T>(timeoutMs: number, fn: () => T, path = LEASE_LOCK): T | undefined {
+  const fd = openLeaseLock(path);
+  try {
+    try {
+      lockExclusive(fd, timeoutMs, `lock ${path}`);
+    } catch (e) {
+      if (timeoutMs === 0 && e instanceof SysError && e.code === 'ETIMEDOUT') return undefined;
+      throw e;
+    }
+    return fn();
+  } finally {
+    close(fd);
+  }
+}
+
+/**
  * withLeaseLock for a link that may run inside the resident server: the
  * wait naps through nap (the chain's fds.nap), so it never blocks the event
  * loop and ends by the connection's deadline; fn runs synchronously, under

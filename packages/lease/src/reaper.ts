@@ -5,7 +5,9 @@
 // kernel dropped notifications (ENOBUFS). Lease tables (tables.ts) whose
 // link is gone go at the first sweep, after ENOBUFS, and as soon as a link
 // whose record says it has one (nft=1) is deleted: they run nft, so not at
-// every interval. It keeps no state of its own: a
+// every interval. The 802.1Q sub-interfaces no lease uses any more
+// (vlan/subif.ts) go at each sweep, and leased NICs that came back are
+// restored (phys/restore.ts), if the lease lock is free. It keeps no state of its own: a
 // reaper killed at any moment and restarted reconciles from the kernel.
 // Runs on the event loop (netgrant-reap, netgrant-serve); no namespace
 // change, so nothing here is thread-sensitive.
@@ -13,12 +15,16 @@ import { Netlink, RTMGRP_LINK, RTM_NEWLINK, RTM_DELLINK, decodeLink, dumpLinks, 
 import { parseRecord } from './record.js';
 import { cull, reapIfStale, type OnReap } from './leases.js';
 import { cullTables, type LeaseTable } from './tables.js';
+import { reapVlans } from './vlan/reap.js';
+import { reapPhys } from './phys/restore.js';
 
 export interface ReaperOptions {
   /** The sweep interval. */
   sweepMs: number;
   onReap?: OnReap;
   onReapTable?: (t: LeaseTable) => void;
+  /** Something restored only in part (a leased NIC back whose name is taken). */
+  onWarning?: (message: string) => void;
   /** A failure of one round (the reaper goes on). */
   onError: (e: unknown) => void;
 }
@@ -44,7 +50,7 @@ export function startReaper(o: ReaperOptions): Reaper {
       n++;
       o.onReap?.(lease, reason);
     });
-    return n;
+    return n + reapVlans(req, 0) + reapPhys(req, 0, o.onWarning);
   };
   const tables = (): number => {
     let n = 0;

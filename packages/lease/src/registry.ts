@@ -268,7 +268,15 @@ function unicastList(nl: Netlink, index: number): Set<string> {
   ndmsg.writeUInt8(PF_BRIDGE, 0);
   ndmsg.writeInt32LE(index, 4);
   const out = new Set<string>();
-  for (const m of nl.dump(RTM_GETNEIGH, ndmsg, `list the addresses of link ${index}`)) {
+  let dumped;
+  try {
+    dumped = nl.dump(RTM_GETNEIGH, ndmsg, `list the addresses of link ${index}`);
+  } catch (e) {
+    // The parent is gone (a VLAN sub-interface deleted with its last lease): nothing is on its list.
+    if (e instanceof SysError && (e.code === 'ENODEV' || e.code === 'EINVAL')) return out;
+    throw e;
+  }
+  for (const m of dumped) {
     if (m.type !== RTM_NEWNEIGH || m.body.readInt32LE(4) !== index) continue;
     const mac = macText(attrs(m.body.subarray(12)).get(NDA_LLADDR));
     if (mac) out.add(mac);

@@ -13,7 +13,7 @@
 // calling thread's).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { SysError, ifNameProblem, listNftTables, type LinkInfo } from '@netgrant/core';
+import { SysError, ifNameProblem, listNftTables, type LinkInfo, type NftTable } from '@netgrant/core';
 import { parseRecord } from './record.js';
 
 export const NFT = '/usr/sbin/nft';
@@ -39,12 +39,21 @@ export function nft(args: string[], what: string, input?: string): string {
 /**
  * The lease tables of this namespace: its inet tables (read over
  * nfnetlink) whose name is an interface name and whose comment is a lease
- * record. None where nft is not installed: nothing could have made one.
+ * record. None where nft is not installed, or the kernel has no nf_tables
+ * (no nfnetlink: EPROTONOSUPPORT; nfnetlink without its nftables
+ * subsystem: EINVAL): nothing could have made one.
  */
 export function leaseTables(): LeaseTable[] {
   if (!existsSync(NFT)) return [];
+  let tables: NftTable[];
+  try {
+    tables = listNftTables('inet');
+  } catch (e) {
+    if (e instanceof SysError && (e.code === 'EPROTONOSUPPORT' || e.code === 'EINVAL')) return [];
+    throw e;
+  }
   const out: LeaseTable[] = [];
-  for (const t of listNftTables('inet')) {
+  for (const t of tables) {
     if (ifNameProblem(t.name) || t.comment === undefined || !parseRecord(t.comment)) continue;
     out.push({ name: t.name, handle: t.handle, record: t.comment });
   }

@@ -3,14 +3,15 @@
 // one InputError line naming the file and line; a well-formed file parses
 // back to what was written; openTrustedFile accepts exactly the root-owned,
 // regular, not group/world-writable files on the expected filesystem, and
-// never opens anything else for reading.
+// never opens anything else for reading; the vlan directive's VID lists
+// and the sub-interfaces' names.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validIfName, openTrustedFile, close, listOpenFds, InputError } from '@netgrant/core';
-import { parseLaunchConfig, parseCidr, contains, type LaunchConfig } from '@netgrant/lease';
+import { parseLaunchConfig, parseCidr, contains, parseVid, parseVidList, vlanName, type LaunchConfig } from '@netgrant/lease';
 import { sh, tempDir, NOBODY } from '../../../tools/test/lib/harness.js';
 import { params } from '../../../tools/test/lib/arbitraries.js';
 
@@ -102,6 +103,42 @@ test('a well-formed configuration parses back to what was written', () => {
       assert.equal(c.subnets.map((s) => [s.cidr.text, s.parent, s.gateway]), subnets.map((s) => [cidr(s), s.parent ?? undefined, s.gateway ? gw(s) : undefined]));
     }),
     params(1000),
+  );
+});
+
+test('VLAN ids: a vlan directive yields VIDs of 1-4094 exactly as written, or one InputError naming the line; -V takes 1-4094 only; every name fits IFNAMSIZ', () => {
+  const range = fc.tuple(fc.integer({ min: 1, max: 4094 }), fc.integer({ min: 0, max: 40 })).map(([lo, n]) => [lo, Math.min(4094, lo + n)] as const);
+  fc.assert(
+    fc.property(fc.array(range, { minLength: 1, maxLength: 6 }), (ranges) => {
+      const got = new Set<number>();
+      parseVidList([ranges.map(([lo, hi]) => (lo === hi ? `${lo}` : `${lo}-${hi}`)).join(',')], 'f:1', got);
+      const want = new Set(ranges.flatMap(([lo, hi]) => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i)));
+      assert.equal([...got].sort((x, y) => x - y), [...want].sort((x, y) => x - y));
+    }),
+    params(300),
+  );
+  fc.assert(
+    fc.property(fc.string({ maxLength: 12 }), (word) => {
+      const got = new Set<number>();
+      try {
+        parseVidList([word], 'f:3', got);
+      } catch (e) {
+        assert.ok(e instanceof InputError && /^f:3: vlan/.test(e.message), String(e));
+        return;
+      }
+      for (const v of got) assert.ok(Number.isInteger(v) && v >= 1 && v <= 4094, `${v} from ${JSON.stringify(word)}`);
+    }),
+    params(1000),
+  );
+  for (const bad of ['0', '4095', '4096', '-1', '1e1', '', 'ten', '010000']) assert.throws(() => parseVid(bad), /-V: /);
+  assert.is(parseVid('4094'), 4094);
+  fc.assert(
+    fc.property(fc.string({ minLength: 1, maxLength: 15 }).filter(validIfName), fc.integer({ min: 1, max: 999999 }), fc.integer({ min: 1, max: 4094 }), (parent, index, vid) => {
+      const name = vlanName(parent, index, vid);
+      assert.ok(validIfName(name) && Buffer.byteLength(name) <= 15, name);
+      assert.ok(name === `${parent}.${vid}` || name === `ngv${index}.${vid}`, name);
+    }),
+    params(500),
   );
 });
 

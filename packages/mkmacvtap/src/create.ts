@@ -4,13 +4,16 @@
 // grace, so a kill at any step leaves nothing the reaper keeps); its pin
 // filter installed and its queues open before it is up; deleted if any step
 // fails (a macvtap does not die with its fds). Quota and culling under the
-// lease lock, as mktap's, where records count.
+// lease lock, as mktap's, where records count. With -V the parent is the
+// VLAN's sub-interface, found or made (and the unused ones deleted) under
+// the lease lock (@netgrant/lease vlan/subif.ts): the macvtap on it is its
+// user while it lives.
 import {
   DeniedError, InputError, SysError, Netlink, CLONE_NEWNET, createLink, deleteLink, getLink, setLink, setns, currentNetns, unshareNet, inNetns,
   close, closeQuietly, formatMac, withNetlink, type FdSpace,
 } from '@netgrant/core';
 import {
-  checkClientNetns, cull, currentNetnsTrusted, netnsTrusted, formatRecord, installPin, monotonicMs, randomMac, stableMac, withLeaseLockAsync,
+  checkClientNetns, checkRegistryDir, cull, homeNetnsIno, reconcile, sweepVlans, undoSubInterface, vlanSubInterface, currentNetnsTrusted, netnsTrusted, formatRecord, installPin, monotonicMs, randomMac, stableMac, withLeaseLockAsync,
   type Lease, type LeaseRecord,
 } from '@netgrant/lease';
 import type { Plan } from './plan.js';
@@ -50,9 +53,9 @@ function pickName(): string {
  * macvtap with it (a macvtap dies with its namespace), one after it leaves
  * a recorded lease for the reaper.
  */
-function createOn(host: Netlink, plan: Plan, record: LeaseRecord): { name: string; alias: string } {
-  const parent = getLink(host, plan.parent);
-  if (!parent) throw new InputError(`parent ${plan.parent}: no such interface`);
+function createOn(host: Netlink, plan: Plan, lower: string, record: LeaseRecord): { name: string; alias: string } {
+  const parent = getLink(host, lower);
+  if (!parent) throw new InputError(`parent ${lower}: no such interface`);
   const dest = currentNetns();
   let scratch: number | undefined;
   let nl: Netlink | undefined;
@@ -87,9 +90,9 @@ function createOn(host: Netlink, plan: Plan, record: LeaseRecord): { name: strin
   }
 }
 
-function build(plan: Plan, fds: FdSpace, host: Netlink, target: number | undefined): Created {
+function build(plan: Plan, fds: FdSpace, host: Netlink, target: number | undefined, lower: string): Created {
   const record: LeaseRecord = { kind: 'lease', by: CREATOR, uid: plan.peerUid ?? process.getuid!(), node: '0.0', born: monotonicMs() };
-  const made = createOn(host, plan, record);
+  const made = createOn(host, plan, lower, record);
   // From here on the link exists here: any failure deletes it.
   const nl = target === undefined ? host : Netlink.open();
   let index: number | undefined;
@@ -141,17 +144,35 @@ export async function createMacvtap(plan: Plan, fds: FdSpace): Promise<Created> 
   // while the macvtap is made (any wait for the lock is at home).
   const host = Netlink.open();
   try {
-    const run = () => inNetns(target, () => {
+    const run = (lower = plan.parent) => inNetns(target, () => {
       const live = trusted ? withNetlink(cull) : [];
       if (plan.maxPerPeer !== undefined) {
         const owned = recordedFor(live, plan.peerUid!);
         if (owned >= plan.maxPerPeer) throw new DeniedError(`quota reached: uid ${plan.peerUid} holds ${owned} macvtap lease${owned === 1 ? '' : 's'} here, at most ${plan.maxPerPeer}`);
       }
-      return build(plan, fds, host, target);
+      return build(plan, fds, host, target, lower);
     });
+    if (plan.vlan !== undefined) return await withLeaseLockAsync(QUOTA_LOCK_TIMEOUT_MS, fds.nap, () => onVlan(host, plan.parent, plan.vlan!, run));
     if (plan.maxPerPeer === undefined) return run();
-    return await withLeaseLockAsync(QUOTA_LOCK_TIMEOUT_MS, fds.nap, run);
+    return await withLeaseLockAsync(QUOTA_LOCK_TIMEOUT_MS, fds.nap, () => run());
   } finally {
     host.close();
+  }
+}
+
+/** run on VLAN vid's sub-interface of parent (this, the server's, namespace), under the lease lock. */
+function onVlan(host: Netlink, parentName: string, vid: number, run: (lower: string) => Created): Created {
+  const homeIno = homeNetnsIno();
+  checkRegistryDir();
+  const live = reconcile(host, homeIno).live;
+  const parent = getLink(host, parentName);
+  if (!parent) throw new InputError(`parent ${parentName}: no such interface`);
+  const sub = vlanSubInterface(host, homeIno, parent, vid);
+  try {
+    sweepVlans(host, homeIno, live, sub.link.index);
+    return run(sub.link.name);
+  } catch (e) {
+    undoSubInterface(host, sub);
+    throw e;
   }
 }

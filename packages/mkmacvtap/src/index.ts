@@ -9,12 +9,13 @@ import { createMacvtap } from './create.js';
 export const program: Program = {
   name: 'mkmacvtap',
   usage:
-    '[-c CONFIG | -l PARENT] [-m bridge|vepa|private|passthru] [-n NAME] [-q N] [--vnet-hdr] [--guest-mac MAC|stable|random] ' +
+    '[-c CONFIG | -l PARENT] [-V VID] [-m bridge|vepa|private|passthru] [-n NAME] [-q N] [--vnet-hdr] [--guest-mac MAC|stable|random] ' +
     '[-N NETNSFD [--any-netns]] [--max-per-peer N] [-R] [--pin [--guest-ip ADDR]...] [-d FD[,FD...]] prog...',
   options: [
     { name: 'config', short: 'c', value: true },
     { name: 'parent', short: 'l', value: true },
     { name: 'mode', short: 'm', value: true },
+    { name: 'vlan', short: 'V', value: true },
     { name: 'name', short: 'n', value: true },
     { name: 'queues', short: 'q', value: true },
     { name: 'vnet-hdr' },

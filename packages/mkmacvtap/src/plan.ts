@@ -6,7 +6,7 @@ import {
   UsageError, InputError, DeniedError, checkIfName, parseUint, parseFdList, optString, optFlag, optList, peerId,
   parseIp, openTrustedFile, type Env, type OptionValues,
 } from '@netgrant/core';
-import { macOption, queueFds } from '@netgrant/lease';
+import { checkVidAllowed, macOption, parseVid, queueFds } from '@netgrant/lease';
 import { closeSync } from 'node:fs';
 import { MODES, parseMacvtapConfig, type Mode } from './conf.js';
 
@@ -16,6 +16,8 @@ export const MAX_QUEUES = 256;
 
 export interface Plan {
   parent: string;
+  /** -V: the 802.1Q VID whose sub-interface of parent the macvtap goes on. */
+  vlan: number | undefined;
   mode: Mode;
   /** The name asked for (-n), or undefined: mkmacvtap picks one. */
   name: string | undefined;
@@ -32,12 +34,13 @@ export interface Plan {
   peerUid: number | undefined;
 }
 
-function configured(opts: OptionValues): { parents: string[]; mode: Mode | undefined } {
+function configured(opts: OptionValues, vid: number | undefined): { parents: string[]; mode: Mode | undefined; vlans: Set<number> } {
   const parentText = optString(opts, 'parent');
   const configText = optString(opts, 'config');
   if (parentText !== undefined) {
     if (configText !== undefined) throw new UsageError('-c and -l exclude each other');
-    return { parents: [checkIfName(parentText, '-l')], mode: undefined };
+    // -l and -V are both the administrator's command line: it allows what it names.
+    return { parents: [checkIfName(parentText, '-l')], mode: undefined, vlans: new Set(vid === undefined ? [] : [vid]) };
   }
   const path = configText ?? DEFAULT_CONFIG;
   const file = openTrustedFile(path);
@@ -76,7 +79,10 @@ export function makePlan(opts: OptionValues, env: Env): Plan {
   if (anyNetns && netnsFd === undefined) throw new UsageError('--any-netns: only with -N');
   if (netnsFd !== undefined && !anyNetns && peerUid === undefined) throw new InputError('-N: PEERUID not set, so the namespace owner cannot be checked (run peer-check first, or --any-netns)');
 
-  const conf = configured(opts);
+  const vidText = optString(opts, 'vlan');
+  const vlan = vidText === undefined ? undefined : parseVid(vidText);
+  if (vlan !== undefined && netnsFd !== undefined) throw new UsageError('-V excludes -N: a macvtap in the client\'s namespace is not seen by the sweep that keeps its sub-interface');
+  const conf = configured(opts, vlan);
   let parent = conf.parents[0]!;
   if (optFlag(opts, 'request')) {
     const wantParent = env.get('REQPARENT');
@@ -92,8 +98,9 @@ export function makePlan(opts: OptionValues, env: Env): Plan {
       queues = want;
     }
   }
+  if (vlan !== undefined) checkVidAllowed(vlan, conf.vlans, parent);
   const mode = (modeText as Mode | undefined) ?? conf.mode ?? 'bridge';
   if (mode === 'passthru' && guestMac !== undefined) throw new UsageError('--guest-mac: in passthru mode the guest has the parent\'s MAC');
   const fds = queueFds(optString(opts, 'fd'), queues, netnsFd);
-  return { parent, mode, name, queues, vnetHdr, guestMac, guestIps, pin, fds, netnsFd, anyNetns, maxPerPeer, peerUid };
+  return { parent, vlan, mode, name, queues, vnetHdr, guestMac, guestIps, pin, fds, netnsFd, anyNetns, maxPerPeer, peerUid };
 }

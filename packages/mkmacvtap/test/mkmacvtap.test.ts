@@ -194,7 +194,7 @@ test('-N: a namespace the client owns gets the macvtap (no pin or quota there); 
   }
 });
 
-test('bad input: a parent not allowed or missing, queues out of range, bad options and configs; nothing is left', () => {
+test('bad input: a parent not allowed or missing, queues out of range, a VID out of range or not allowed, bad options and configs; nothing is left', () => {
   const conf = join(dir, 'bad.conf');
   const cases: [string[], number, RegExp, string?][] = [
     [['-l', 'nope0'], 100, /parent nope0: no such interface/],
@@ -207,6 +207,18 @@ test('bad input: a parent not allowed or missing, queues out of range, bad optio
     [['-c', conf], 100, /bad\.conf:1: unknown directive "allow"/, 'allow mva\n'],
     [['-c', conf], 100, /bad\.conf:1: parent "a\/b"/, 'parent a/b\n'],
     [['-c', join(dir, 'missing.conf')], 111, /ENOENT/],
+    // -V: VIDs 1-4094, allowed by the config (or named with -l on the same command line); no VLAN made.
+    [['-l', 'mva', '-V', '0'], 100, /-V: VLAN id out of range \(1-4094\): 0/],
+    [['-l', 'mva', '-V', '4095'], 100, /-V: VLAN id out of range/],
+    [['-l', 'mva', '-V', '4096'], 100, /-V: VLAN id out of range/],
+    [['-l', 'mva', '-V', 'ten'], 100, /-V: not a VLAN id/],
+    [['-l', 'mva', '-V', '10', '-N', '9', '--any-netns'], 100, /-V excludes -N/],
+    [['-l', 'nope0', '-V', '10'], 100, /parent nope0: no such interface/],
+    [['-c', conf, '-V', '30'], 1, /-V 30: VLAN 30 on mva is not allowed by the configuration/, 'parent mva\nvlan 10-20\n'],
+    [['-c', conf, '-V', '10'], 1, /-V 10: VLAN 10 on mva is not allowed/, 'parent mva\n'],
+    [['-c', conf], 100, /bad\.conf:2: vlan: not a VLAN id or range of 1-4094: "0-5"/, 'parent mva\nvlan 0-5\n'],
+    [['-c', conf], 100, /bad\.conf:2: vlan: .*"20-10"/, 'parent mva\nvlan 20-10\n'],
+    [['-c', conf], 100, /bad\.conf:2: vlan needs VLAN ids/, 'parent mva\nvlan\n'],
   ];
   for (const [args, code, re, text] of cases) {
     if (text !== undefined) {
@@ -221,6 +233,7 @@ test('bad input: a parent not allowed or missing, queues out of range, bad optio
   const writable = run(['mkmacvtap', '-c', conf, 'true']);
   assert.is(failsWith(writable, 'mkmacvtap', 100, /writable/), null, writable.stderr);
   assert.equal(macvtaps(), [], 'no bad input made a macvtap');
+  assert.equal(links().filter((l) => l.linkinfo?.info_kind === 'vlan'), [], 'nor a VLAN');
   assert.equal(nodesLeft(), []);
 });
 

@@ -4,10 +4,12 @@
 // a change (rtnetlink), and sweeps at an interval for what the kernel does
 // not report. With -o it sweeps once and execs the rest of its command line.
 import { UsageError, dumpLinks, optFlag, optString, parseUint, say, withNetlink, type Program } from '@netgrant/core';
-import { currentNetnsTrusted, cull, cullTables, startReaper, type Lease, type LeaseTable } from '@netgrant/lease';
+import { currentNetnsTrusted, cull, cullTables, reapPhys, reapVlans, startReaper, type Lease, type LeaseTable } from '@netgrant/lease';
 import { writeSync } from 'node:fs';
 
 const NAME = 'netgrant-reap';
+/** How long -o waits for the lease lock (the unused VLAN sub-interfaces are deleted under it). */
+const LOCK_WAIT_MS = 10000;
 
 function describe(lease: Lease, reason: string): string {
   return `deleted ${lease.link.name} (${lease.record.kind} by ${lease.record.by} for uid ${lease.record.uid}): ${reason}`;
@@ -25,6 +27,7 @@ export const program: Program = {
   run(chain, opts) {
     const verbose = optFlag(opts, 'verbose');
     const onReap = verbose ? (lease: Lease, reason: string) => say(NAME, 'info', describe(lease, reason)) : undefined;
+    const warn = (m: string) => say(NAME, 'warning', m);
     const onReapTable = verbose ? (t: LeaseTable) => say(NAME, 'info', `deleted table inet ${t.name}: its lease is gone`) : undefined;
     if (!currentNetnsTrusted()) throw new UsageError('this network namespace is owned by a user namespace of its own: its records are forgeable, so there is nothing a reaper may trust here');
     if (optFlag(opts, 'once')) {
@@ -32,12 +35,16 @@ export const program: Program = {
       withNetlink((nl) => {
         cull(nl, onReap);
         cullTables(() => dumpLinks(nl), onReapTable);
+        const vlans = reapVlans(nl, LOCK_WAIT_MS);
+        if (verbose && vlans) say(NAME, 'info', `deleted ${vlans} unused VLAN sub-interface${vlans === 1 ? '' : 's'}`);
+        const nics = reapPhys(nl, LOCK_WAIT_MS, warn);
+        if (verbose && nics) say(NAME, 'info', `restored ${nics} leased NIC${nics === 1 ? '' : 's'} that came back`);
       });
       return; // the chain runtime execs the rest, or exits 0
     }
     if (chain.rest.length) throw new UsageError('a reaper that runs for ever takes no program (use -o to sweep once and go on)');
     const sweepMs = parseUint(optString(opts, 'interval') ?? '1000', '-i', 10, 3600000);
-    startReaper({ sweepMs, onReap, onReapTable, onError: (e) => say(NAME, 'warning', e instanceof Error ? e.message : String(e)) });
+    startReaper({ sweepMs, onReap, onReapTable, onWarning: warn, onError: (e) => say(NAME, 'warning', e instanceof Error ? e.message : String(e)) });
     if (optFlag(opts, 'ready')) {
       try {
         writeSync(1, '\n');

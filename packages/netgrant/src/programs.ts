@@ -18,5 +18,6 @@ import { program as netgrantReap } from '@netgrant/netgrant-reap';
 import { program as netgrantDhcpd } from '@netgrant/netgrant-dhcpd';
 import { program as mkmacvtap } from '@netgrant/mkmacvtap';
 import { program as netgrantCni } from '@netgrant/netgrant-cni';
+import { program as mkphys } from '@netgrant/mkphys';
 
-export const programs: ReadonlyMap<string, Program> = new Map([fdSend, fdRecv, peerCheck, ipcPair, netgrantServe, mktap, bridgeAcl, bridgeHelper, capDrop, netnsEnter, mkipvlan, mkmacvlan, mkveth, netgrantReap, netgrantDhcpd, mkmacvtap, netgrantCni].map((p) => [p.name, p]));
+export const programs: ReadonlyMap<string, Program> = new Map([fdSend, fdRecv, peerCheck, ipcPair, netgrantServe, mktap, bridgeAcl, bridgeHelper, capDrop, netnsEnter, mkipvlan, mkmacvlan, mkveth, netgrantReap, netgrantDhcpd, mkmacvtap, netgrantCni, mkphys].map((p) => [p.name, p]));

@@ -249,6 +249,7 @@ export function launcherSuite(s: LauncherSuite): { dir: string; conf: ReturnType
     ['a missing parent', () => conf('10.99.0.0/24 parent nope0 gateway 10.99.0.1\n'), 100, /parent nope0 for 10\.99\.0\.0\/24: no such interface/],
     ['a gateway outside the subnet', () => conf('10.30.0.0/24 gateway 10.31.0.1\n'), 100, /gateway 10\.31\.0\.1 is not an address in/],
     ['overlapping subnets', () => conf('10.30.0.0/24\n10.30.0.0/25\n'), 100, /overlaps an earlier subnet/],
+    ['a VID out of range', () => conf('10.30.0.0/24\nvlan 10,4095\n'), 100, /c\d+\.conf:2: vlan: not a VLAN id or range of 1-4094: "4095"/],
   ];
   for (const [name, make, code, re] of badConf) {
     part('input', `${prog}: refused: config ${name}; nothing created`, () => {
@@ -259,12 +260,27 @@ export function launcherSuite(s: LauncherSuite): { dir: string; conf: ReturnType
     });
   }
 
-  part('input', `${prog}: bad options`, () => {
+  part('input', `${prog}: bad options (a VID out of range or not allowed among them)`, () => {
     const c = conf('10.30.0.0/24\n');
     for (const [args, re] of [...LAUNCHER_BAD_OPTIONS, [['-m', s.wrongMode[0]], s.wrongMode[1]]] as const) {
       const r = run([prog, '-c', c, ...args, 'true']);
       assert.is(failsWith(r, prog, 100, re), null, r.stderr);
     }
+    // -V: a VID of 1-4094 that the configuration lists, checked before anything is made.
+    const v = conf('10.30.0.0/24\nvlan 10-20\n');
+    const vlanCases: [string, string[], number, RegExp][] = [
+      [c, ['-V', '0'], 100, /-V: VLAN id out of range \(1-4094\): 0/],
+      [c, ['-V', '4095'], 100, /-V: VLAN id out of range/],
+      [c, ['-V', '4096'], 100, /-V: VLAN id out of range/],
+      [c, ['-V', '1x'], 100, /-V: not a VLAN id/],
+      [v, ['-V', '21'], 1, /-V 21: VLAN 21 on mp0 is not allowed by the configuration/],
+      [c, ['-V', '10'], 1, /-V 10: VLAN 10 on mp0 is not allowed/],
+    ];
+    for (const [file, args, code, re] of vlanCases) {
+      const r = run([prog, '-c', file, ...args, 'true']);
+      assert.is(failsWith(r, prog, code, re), null, `${args.join(' ')}: ${r.stderr}`);
+    }
+    assert.is(run(['ip', '-o', 'link', 'show', 'type', 'vlan']).stdout, '', 'no VLAN made');
     const badPeer = run([prog, '-c', c, 'true'], { env: { PEERUID: 'x' } });
     assert.is(failsWith(badPeer, prog, 100, /PEERUID has an invalid value/), null, badPeer.stderr);
   });

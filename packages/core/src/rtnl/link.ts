@@ -1,4 +1,4 @@
-// Links: create (veth, macvlan, macvtap, ipvlan, bridge, ...), possibly
+// Links: create (veth, macvlan, macvtap, ipvlan, vlan, bridge, ...), possibly
 // directly in another network namespace (IFLA_NET_NS_FD); set up/down,
 // MTU, MAC, txqueuelen, master, namespace, name; delete; get; dump.
 import { SysError } from '../errors.js';
@@ -17,10 +17,17 @@ const IFLA_TXQLEN = 13;
 const IFLA_IFALIAS = 20;
 const IFLA_LINKINFO = 18;
 const IFLA_NET_NS_FD = 28;
+const IFLA_LINK_NETNSID = 37;
+const IFLA_PARENT_DEV_NAME = 56;
+const IFLA_PARENT_DEV_BUS_NAME = 57;
 const IFLA_EXT_MASK = 29;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
+const IFLA_VLAN_ID = 1;
+/** 802.1Q VIDs a VLAN device may have (0 and 4095 are reserved). */
+export const VLAN_ID_MIN = 1;
+export const VLAN_ID_MAX = 4094;
 const IFF_UP = 1;
 /** The device has carrier (in ifi_flags; set only while it is up). */
 export const IFF_LOWER_UP = 0x10000;
@@ -47,6 +54,12 @@ export interface LinkInfo {
   kind: string | undefined;
   master: number | undefined;
   parent: number | undefined;
+  /** The id the link's namespace gives the parent's (IFLA_LINK_NETNSID): set when the parent is in another namespace. */
+  parentNetnsid: number | undefined;
+  /** For 802.1Q VLAN devices: the VID. */
+  vlanId?: number;
+  /** The device the netdev belongs to (a physical NIC's bus and device, such as "pci" and "0000:00:04.0"), when it has one. */
+  parentDev?: { bus: string; name: string };
   /** The interface alias (IFLA_IFALIAS), if any. */
   alias: string | undefined;
   /**
@@ -79,6 +92,7 @@ export type LinkKind =
   | { kind: 'veth'; peerName?: string; peerNetnsFd?: number }
   | { kind: 'macvlan' | 'macvtap'; mode?: keyof typeof MACVLAN_MODES }
   | { kind: 'ipvlan'; mode?: keyof typeof IPVLAN_MODES; flag?: keyof typeof IPVLAN_FLAGS }
+  | { kind: 'vlan'; id: number }
   | { kind: 'bridge' }
   | { kind: string };
 
@@ -116,6 +130,10 @@ function kindData(k: LinkKind): Buffer[] {
     const ik = k as { mode?: keyof typeof IPVLAN_MODES; flag?: keyof typeof IPVLAN_FLAGS };
     if (ik.mode) data.push(u16(1 /* IFLA_IPVLAN_MODE */, IPVLAN_MODES[ik.mode]));
     if (ik.flag) data.push(u16(2 /* IFLA_IPVLAN_FLAGS */, IPVLAN_FLAGS[ik.flag]));
+  } else if (k.kind === 'vlan' && 'id' in k) {
+    const id = (k as { id: number }).id;
+    if (!Number.isInteger(id) || id < VLAN_ID_MIN || id > VLAN_ID_MAX) throw new SysError('create vlan link', 22 /* EINVAL */, `VID ${id} out of ${VLAN_ID_MIN}-${VLAN_ID_MAX}`);
+    data.push(u16(IFLA_VLAN_ID, id));
   }
   const info = [str(IFLA_INFO_KIND, k.kind)];
   if (data.length) info.push(nested(IFLA_INFO_DATA, data));
@@ -158,8 +176,16 @@ export function decodeLink(m: NlMessage): LinkInfo {
     kind,
     master: u32at(at.get(IFLA_MASTER)),
     parent: u32at(at.get(IFLA_LINK)),
+    parentNetnsid: at.get(IFLA_LINK_NETNSID)?.length === 4 ? at.get(IFLA_LINK_NETNSID)!.readInt32LE(0) : undefined,
     alias: cstr(at.get(IFLA_IFALIAS)),
   };
+  const devName = cstr(at.get(IFLA_PARENT_DEV_NAME));
+  const busName = cstr(at.get(IFLA_PARENT_DEV_BUS_NAME));
+  if (devName !== undefined && busName !== undefined) link.parentDev = { bus: busName, name: devName };
+  if (kind === 'vlan' && li?.get(IFLA_INFO_DATA)) {
+    const vid = parseAttrs(li.get(IFLA_INFO_DATA)!).get(IFLA_VLAN_ID);
+    if (vid && vid.length >= 2) link.vlanId = vid.readUInt16LE(0);
+  }
   if (kind === 'tun' && li?.get(IFLA_INFO_DATA)) {
     const td = parseAttrs(li.get(IFLA_INFO_DATA)!);
     const flag = (t: number) => td.get(t)?.[0] === 1;

@@ -16,6 +16,10 @@
 // stays home: that namespace outlives this process, so a failure deletes the
 // link (and its entry). Its entry is a client entry (registry.ts): live by
 // the namespace's id alone, since the client is root in there.
+//
+// With -V (vlan) the link's parent is the 802.1Q sub-interface of that VID
+// on the configured parent, found or made under the lock (vlan/subif.ts);
+// every launch deletes the sub-interfaces no launch uses any more.
 import { InputError, SysError, DeniedError, unshareNet, currentNetns, close, lockExclusive, Netlink, createLink, getLink, setLink, deleteLink, dumpLinks, type LinkKind, type LinkInfo, addAddress, dumpAddresses, IFA_F_NODAD, addRoute, parseIp, macText, AF_INET6 } from '@netgrant/core';
 import { fstatSync, lstatSync } from 'node:fs';
 import { ipToBig, bigToIp, contains, type Cidr } from './cidr.js';
@@ -28,6 +32,8 @@ import { parseRecord } from '../record.js';
 import { assignNsid, checkRegistryDir, entryRecord, markGone, reconcile, removeEntry, writeEntry, type LaunchEntry } from '../registry.js';
 import { netlinkIn } from './target.js';
 import { addAssigned, checkAsked, type Asked } from './asked.js';
+import { checkVidAllowed } from '../vlan/vid.js';
+import { parentFamily, sweepVlans, undoSubInterface, vlanSubInterface, type SubInterface } from '../vlan/subif.js';
 
 export interface LaunchRequest extends Asked {
   /** The launcher's name (the record's and the registry's "by"). */
@@ -48,6 +54,8 @@ export interface LaunchRequest extends Asked {
   target?: number;
   /** A CNI attachment's key (cniKey): netgrant-cni's rootful kinds, or a service's --cni; in the registry entry (a record in the client's namespace is the client's to rewrite), one per uid. */
   cni?: string;
+  /** -V: the VID, and the VIDs the configuration allows. */
+  vlan?: { vid: number; allowed: ReadonlySet<number> };
 }
 
 export interface Launched {
@@ -146,23 +154,37 @@ export function launch(req: LaunchRequest): Launched {
       }
       if (parentIndex !== undefined && parentIndex !== index) throw new InputError(`${s.cidr.text}: on another parent than the subnets before it (one launch, one parent)`);
       parentIndex = index;
-      const gateway = s.gateway ?? inSubnet.find((a) => a.index === index)?.address;
+      // On a VLAN the parent's own addresses are another segment's: only the configured gateway.
+      const gateway = s.gateway ?? (req.vlan ? undefined : inSubnet.find((a) => a.index === index)?.address);
       const excluded = new Set(inSubnet.map((a) => addrBig(a.address)));
       if (gateway) excluded.add(addrBig(gateway));
       plans.push({ cidr: s.cidr, gateway, excluded });
     }
     const parent = links.find((l) => l.index === parentIndex)!;
     checkAsked(req, links, parent, plans.map((p) => p.cidr));
+    if (req.vlan) checkVidAllowed(req.vlan.vid, req.vlan.allowed, parent.name);
     if ((req.mode === 'l2' || req.kind === 'macvlan') && !req.assigned) {
       const missing = plans.find((p) => !p.gateway);
-      if (missing) throw new InputError(`${missing.cidr.text}: no gateway (no host address on ${parent.name} in it; set "gateway")`);
+      if (missing) throw new InputError(`${missing.cidr.text}: no gateway (${req.vlan ? `on VLAN ${req.vlan.vid} set "gateway"` : `no host address on ${parent.name} in it; set "gateway"`})`);
     }
 
     const home = currentNetns();
     const homeIno = String(fstatSync(home).ino);
     close(home);
-    const parentRef = `${homeIno}.${parent.index}`;
-    return underLeaseLock(req.lockWaitMs, withCap, () => launchLocked(req, withCap, host, plans, parent, parentRef, homeIno));
+    return underLeaseLock(req.lockWaitMs, withCap, () => {
+      // The lower the link goes on: the parent, or its sub-interface for -V.
+      let sub: SubInterface | undefined;
+      try {
+        return launchLocked(req, withCap, host, plans, parent, homeIno, (live) => {
+          if (req.vlan) sub = withCap('net_admin', () => vlanSubInterface(host, homeIno, parent, req.vlan!.vid));
+          withCap('net_admin', () => sweepVlans(host, homeIno, live, sub?.link.index));
+          return sub?.link ?? parent;
+        });
+      } catch (e) {
+        withCap('net_admin', () => undoSubInterface(host, sub));
+        throw e;
+      }
+    });
   } finally {
     host.close();
   }
@@ -173,9 +195,9 @@ function launchLocked(
   withCap: <T>(cap: LauncherCap, fn: () => T) => T,
   host: Netlink,
   plans: Plan[],
-  parent: { index: number; name: string },
-  parentRef: string,
+  physical: { index: number; name: string },
   homeIno: string,
+  lowerFor: (live: LaunchEntry[]) => { index: number; name: string },
 ): Launched {
   {
     // What is in use: the registry's live entries, checked with the kernel.
@@ -186,9 +208,13 @@ function launchLocked(
     withCap('dac_override', () => withCap('sys_admin', () => withCap('net_admin', () => adopt(host, homeIno, live))));
     // (A tombstone's key is free: its namespace is gone; its addresses stay held until it expires.)
     if (req.cni !== undefined && live.some((e) => e.cni === req.cni && e.uid === req.uid && e.gone === undefined)) throw new SysError(`attachment ${req.cni}`, 17 /* EEXIST */, 'it has an interface already');
-    const mine = live.filter((e) => e.parent === parentRef && e.uid === req.uid).length;
+    // The limit counts launches on the parent and on every VLAN of it.
+    const family = parentFamily(dumpLinks(host), homeIno, physical.index);
+    const mine = live.filter((e) => family.has(e.parent) && e.uid === req.uid).length;
     if (req.config.limit !== undefined && mine >= req.config.limit) throw new DeniedError(`uid ${req.uid} already has ${mine} launched namespace${mine === 1 ? '' : 's'}, the limit is ${req.config.limit}`);
     for (const e of live) for (const a of e.addresses) for (const p of plans) if (contains(p.cidr, a.split('/')[0]!)) p.excluded.add(addrBig(a.split('/')[0]!));
+    const parent = lowerFor(live);
+    const parentRef = `${homeIno}.${parent.index}`;
 
     // The new namespace (on this, the main thread) or the client's; the link goes straight into it.
     const { target } = req;

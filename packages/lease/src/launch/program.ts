@@ -13,6 +13,7 @@ import { launcherPrivileges, type Privileges } from './privileges.js';
 import { TARGET_OPTIONS } from './target.js';
 import { CNI_OPTIONS, cniAndTarget } from '../cni.js';
 import { serveLaunchedCni } from './cni.js';
+import { parseVid, parseVidList } from '../vlan/vid.js';
 
 export interface LauncherSpec {
   name: string;
@@ -90,17 +91,21 @@ export function exportLaunched(env: Env, l: { ifname: string; addresses: string[
 export function launcherProgram(spec: LauncherSpec): Program {
   return {
     name: spec.name,
-    usage: `[-c CONFIG] [-m ${spec.modes.join('|')}] [-N NETNSFD [--any-netns] [--cni]] [-i IFNAME] [-t LOCKWAIT_MS] prog...`,
-    options: [{ name: 'mode', short: 'm', value: true }, ...LAUNCHER_OPTIONS, ...TARGET_OPTIONS, ...CNI_OPTIONS],
+    usage: `[-c CONFIG] [-m ${spec.modes.join('|')}] [-V VID] [-N NETNSFD [--any-netns] [--cni]] [-i IFNAME] [-t LOCKWAIT_MS] prog...`,
+    options: [{ name: 'mode', short: 'm', value: true }, { name: 'vlan', short: 'V', value: true }, ...LAUNCHER_OPTIONS, ...TARGET_OPTIONS, ...CNI_OPTIONS],
     run(chain, opts) {
       const modeText = optString(opts, 'mode');
       if (modeText !== undefined && !spec.modes.includes(modeText)) throw new UsageError(`-m: expected ${spec.modes.join(', ')}, got ${JSON.stringify(modeText)}`);
+      const vidText = optString(opts, 'vlan');
+      const vid = vidText === undefined ? undefined : parseVid(vidText);
       const { given, ifname, lockWaitMs, uid } = launcherArgs(chain, opts);
       const { cni, target } = cniAndTarget(chain, opts, ifname);
       const priv = launcherPrivileges();
       try {
         const { text, path } = readLauncherConfig(given, spec.defaultConfig, priv);
-        const config = parseLaunchConfig(text, path, spec.modes);
+        // `vlan LIST`: the VIDs -V may ask for (vlan/vid.ts).
+        const vlans = new Set<number>();
+        const config = parseLaunchConfig(text, path, spec.modes, { directives: { vlan: (args, where) => parseVidList(args, where, vlans) } });
         const mode = modeText ?? config.mode ?? spec.defaultMode;
         if (cni && cni.op !== 'ADD') {
           say(spec.name, 'info', `${cni.op} for uid ${cni.uid}: ${serveLaunchedCni(cni, chain.env, spec.name, ifname, lockWaitMs, priv.with)}`);
@@ -119,6 +124,7 @@ export function launcherProgram(spec: LauncherSpec): Program {
           done: priv.done,
           ...(target !== undefined ? { target } : {}),
           ...(cni ? { cni: cni.key! } : {}),
+          ...(vid !== undefined ? { vlan: { vid, allowed: vlans } } : {}),
         });
         exportLaunched(chain.env, done);
         chain.env.set('NETPARENT', done.parent);

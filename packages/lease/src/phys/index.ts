@@ -1,0 +1,3 @@
+export * from './entry.js';
+export * from './restore.js';
+export * from './lease.js';

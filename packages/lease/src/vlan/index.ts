@@ -1,0 +1,3 @@
+export * from './vid.js';
+export * from './subif.js';
+export * from './reap.js';
