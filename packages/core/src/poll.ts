@@ -12,15 +12,41 @@ export interface ReadWatch {
   close(): void;
 }
 
-/** Watch fd for readability; the watch starts at once. */
+/**
+ * Watch fd for readability; the watch starts at once. onReadable runs from
+ * setImmediate, not from koffi's native callback: under Node 26 a native
+ * callback does not drain V8's microtask queue when it returns, so a
+ * promise it settled (waitAsync's) would resume only at the next timer or
+ * other callback that does (seen: the resident server ended each
+ * connection's chain at its -t timer, a second late). At most one
+ * onReadable is queued at a time, and none runs once the watch is stopped
+ * or closed.
+ */
 export function watchReadable(fd: number, onReadable: () => void): ReadWatch {
+  let watching = true;
+  let queued = false;
+  const run = () => {
+    queued = false;
+    if (watching) onReadable();
+  };
   // koffi's typings declare the callback as (events); it is really (status, events).
-  const cb = (() => onReadable()) as unknown as (ev: unknown) => void;
+  const cb = (() => {
+    if (queued) return;
+    queued = true;
+    setImmediate(run);
+  }) as unknown as (ev: unknown) => void;
   const handle = koffi.node.poll(fd, { readable: true }, cb);
   return {
-    start: () => handle.start({ readable: true }, cb),
-    stop: () => handle.stop(),
+    start: () => {
+      watching = true;
+      handle.start({ readable: true }, cb);
+    },
+    stop: () => {
+      watching = false;
+      handle.stop();
+    },
     close: () => {
+      watching = false;
       handle.stop();
       handle.close();
     },
