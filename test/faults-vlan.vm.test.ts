@@ -39,6 +39,8 @@ chmodSync(dir, 0o755);
 
 /** The index of the first step after `from` that `pred` matches, or -1. */
 const firstAfter = (all: Step[], from: number, pred: (s: Step) => boolean) => all.findIndex((s, j) => j > from && pred(s));
+/** The step after request j when it is the request's answer (a recvfrom), or -1. */
+const answer = (all: Step[], j: number) => (j >= 0 && all[j + 1]?.syscall === 'recvfrom' ? j + 1 : -1);
 const request = (type: number, create?: boolean) => (s: Step) => {
   const r = netlinkRequest(s);
   return r !== undefined && r.type === type && (create === undefined || ((r.flags & NLM_F_CREATE) !== 0) === create);
@@ -50,7 +52,7 @@ test('faults: mkmacvlan -V (the sub-interface\'s creation, record and the sweep\
     const create = firstAfter(all, -1, request(RTM_NEWLINK, true));
     const alias = firstAfter(all, create, (s) => request(RTM_NEWLINK, false)(s) || request(RTM_SETLINK)(s));
     const del = firstAfter(all, create, request(RTM_DELLINK));
-    return create < 0 ? [] : [create + 1, alias, del];
+    return create < 0 ? [] : [answer(all, create), alias, del];
   };
   const t0 = Date.now();
   const r = await injectEverywhere(launcherTarget('mkmacvlan', dir, { vid: 10 }), 3, (_s, i, all) => chosen(all).includes(i), { kills: false });
@@ -64,7 +66,7 @@ test('faults: mkphys -P (the entry, the move)', async () => {
     const u = all.findIndex((s) => s.syscall === 'unshare');
     const entry = all.findIndex((s) => /^openat "\/run\/netgrant\/phys\/\./.test(s.kind));
     const move = firstAfter(all, u, request(RTM_NEWLINK));
-    return u < 0 ? [] : [entry, move, move + 1];
+    return u < 0 ? [] : [entry, move, answer(all, move)];
   };
   const t0 = Date.now();
   const r = await injectEverywhere(physTarget(GUEST_NICS.faults[0], dir), 3, (_s, i, all) => chosen(all).includes(i), { kills: false });
