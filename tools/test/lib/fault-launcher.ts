@@ -20,7 +20,7 @@
 // netgrant-reap makes (reapVlans) leaves no VLAN device on fp0 (one without
 // netgrant's record, made and left by a failed launch, would stay for ever).
 import { join } from 'node:path';
-import { readdirSync, readFileSync, existsSync, unlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, existsSync, unlinkSync, rmSync } from 'node:fs';
 import { dumpLinks, Netlink } from '@netgrant/core';
 import { forEachNamespace, reapVlans, reconcile, vlanRecord, withLeaseLock, LAUNCHED_DIR, LEASE_LOCK } from '@netgrant/lease';
 import { run, sh, SHOW_FDS, NOBODY } from './harness.js';
@@ -62,6 +62,7 @@ export function launcherTarget(prog: 'mkmacvlan' | 'mkipvlan', dir: string, opts
     name: `${prog} cap-drop`,
     programs: [prog, 'cap-drop'],
     async run(strace) {
+      rmSync(`${after}.vlans`, { force: true }); // (a run that ends before the chain writes none)
       try {
         const r = run(['unshare', '--pid', '--fork', '--mount-proc', 'sh', '-c', HOLD, 'sh', conf, prog, ready, registryBefore, after, held, before,
           ...strace, prog, '-c', conf, ...(vid === undefined ? [] : ['-V', String(vid + 1)]), 'cap-drop', '-u', String(NOBODY), '-g', String(NOBODY), '--',
