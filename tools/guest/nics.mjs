@@ -7,6 +7,8 @@ export const GUEST_NICS = {
   vlan: ['52:54:00:12:01:01', '52:54:00:12:01:02'],
   /** packages/mkphys/test/mkphys.vm.test.ts */
   phys: ['52:54:00:12:02:01', '52:54:00:12:02:02'],
+  /** test/faults-vlan.vm.test.ts: one NIC alone on its hub (the move is the subject, not the wire) */
+  faults: ['52:54:00:12:03:01'],
 };
 
 /** QEMU's arguments for them. */

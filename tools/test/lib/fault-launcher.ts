@@ -11,10 +11,18 @@
 // of a launch that lives: no address handed out twice), and once the
 // namespaces are gone the registry reconciles to empty (no stale entry
 // blocks an address for ever).
+//
+// With a VID (-V, the VM lane: 8021q): the held launch is on VLAN VID of
+// fp0, the chain on VID+1 (the sub-interface it makes), and a netgrant
+// sub-interface of VID+2 that no one uses is there before the chain (its
+// sweep deletes it). Checked on top: the held launch's sub-interface was
+// still there after the chain, and once the namespaces are gone the sweep
+// netgrant-reap makes (reapVlans) leaves no VLAN device on fp0 (one without
+// netgrant's record, made and left by a failed launch, would stay for ever).
 import { join } from 'node:path';
-import { readdirSync, readFileSync, existsSync, unlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, existsSync, unlinkSync, rmSync } from 'node:fs';
 import { dumpLinks, Netlink } from '@netgrant/core';
-import { forEachNamespace, reconcile, withLeaseLock, LAUNCHED_DIR, LEASE_LOCK } from '@netgrant/lease';
+import { forEachNamespace, reapVlans, reconcile, vlanRecord, withLeaseLock, LAUNCHED_DIR, LEASE_LOCK } from '@netgrant/lease';
 import { run, sh, SHOW_FDS, NOBODY } from './harness.js';
 import { confMaker } from './launcher.js';
 import { linkNames } from './leftovers.js';
@@ -27,16 +35,24 @@ import type { Target } from './faults.js';
  * (which ends the namespace and the held launch). It stays the parent of the
  * held launch, so strace's only child is the chain.
  */
-const HOLD = 'c=$1 p=$2 r=$3 b=$4 a=$5; shift 5; "$p" -c "$c" sh -c \': > "$0"; exec sleep 600\' "$r" & ' +
-  'i=0; while [ ! -e "$r" ]; do sleep 0.05; i=$((i+1)); [ $i -lt 400 ] || exit 99; done; rm -f "$r"; ' +
-  // The registry while the held launch lives, before and after the chain.
-  'ls -A /run/netgrant/launched > "$b" 2>/dev/null; "$@"; s=$?; ls -A /run/netgrant/launched > "$a" 2>/dev/null; exit $s';
+const HOLD = 'c=$1 p=$2 r=$3 b=$4 a=$5 v=$6 x=$7; shift 7; "$p" -c "$c" $v sh -c \': > "$0"; exec sleep 600\' "$r" & ' +
+  'i=0; while [ ! -e "$r" ]; do sleep 0.05; i=$((i+1)); [ $i -lt 400 ] || exit 99; done; rm -f "$r"; eval "$x"; ' +
+  // The registry (and the VLAN devices) while the held launch lives, before and after the chain.
+  'ls -A /run/netgrant/launched > "$b" 2>/dev/null; "$@"; s=$?; ls -A /run/netgrant/launched > "$a" 2>/dev/null; ' +
+  'ip -o link show type vlan > "$a.vlans" 2>/dev/null; exit $s';
 
-export function launcherTarget(prog: 'mkmacvlan' | 'mkipvlan', dir: string): Target {
+export function launcherTarget(prog: 'mkmacvlan' | 'mkipvlan', dir: string, opts: { vid?: number } = {}): Target {
   sh('ip link add fp0 type veth peer name fp1 && ip addr add 10.40.0.1/24 dev fp0 && ip link set fp0 up && ip link set fp1 up');
-  const conf = confMaker(dir)('10.40.0.0/24\n');
+  const { vid } = opts;
+  const conf = confMaker(dir)(vid === undefined ? '10.40.0.0/24\n' : `10.40.0.0/24 parent fp0 gateway 10.40.0.1\nvlan ${vid}-${vid + 1}\n`);
+  const fp0 = (JSON.parse(sh('ip -j link show fp0').stdout) as { ifindex: number }[])[0]!.ifindex;
+  const vlansOnFp0 = () => (JSON.parse(sh('ip -d -j link show type vlan').stdout || '[]') as { ifname: string; link?: string; ifalias?: string }[]).filter((l) => l.link === 'fp0');
+  // The held launch's options, and what is done before the chain (the unused sub-interface).
+  const held = vid === undefined ? '' : `-V ${vid}`;
+  const before = vid === undefined ? '' :
+    `ip link add link fp0 name fp0.${vid + 2} type vlan id ${vid + 2} && ip link set fp0.${vid + 2} alias '${vlanRecord(String(inodeOf('/proc/self/ns/net')), fp0, vid + 2)}'`;
   const ready = join(dir, 'held');
-  const before = join(dir, 'registry-before');
+  const registryBefore = join(dir, 'registry-before');
   const after = join(dir, 'registry-after');
   const listed = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('.')) : []);
   const baseline = linkNames().join();
@@ -46,10 +62,11 @@ export function launcherTarget(prog: 'mkmacvlan' | 'mkipvlan', dir: string): Tar
     name: `${prog} cap-drop`,
     programs: [prog, 'cap-drop'],
     async run(strace) {
+      rmSync(`${after}.vlans`, { force: true }); // (a run that ends before the chain writes none)
       try {
-        const r = run(['unshare', '--pid', '--fork', '--mount-proc', 'sh', '-c', HOLD, 'sh', conf, prog, ready, before, after,
-          ...strace, prog, '-c', conf, 'cap-drop', '-u', String(NOBODY), '-g', String(NOBODY), '--',
-          'sh', '-c', `${SHOW_FDS}; echo "$NETADDRS"; ip -o link show eth0`], { timeout: 120000 });
+        const r = run(['unshare', '--pid', '--fork', '--mount-proc', 'sh', '-c', HOLD, 'sh', conf, prog, ready, registryBefore, after, held, before,
+          ...strace, prog, '-c', conf, ...(vid === undefined ? [] : ['-V', String(vid + 1)]), 'cap-drop', '-u', String(NOBODY), '-g', String(NOBODY), '--',
+          'sh', '-c', `${SHOW_FDS}; echo "$NETADDRS"; ip -o link show eth0; echo "$NETPARENT"`], { timeout: 120000 });
         return { status: r.status, signal: r.signal, stderr: r.stderr, stdout: r.stdout };
       } catch (e) {
         // A run that hangs (or outlasts a slow emulated guest) is a failure of its own, reported with the others.
@@ -57,16 +74,15 @@ export function launcherTarget(prog: 'mkmacvlan' | 'mkipvlan', dir: string): Tar
       }
     },
     checkOk(o) {
-      const [fds, addrs, link] = o.stdout.split('\n');
+      const [fds, addrs, link, parent] = o.stdout.split('\n');
       if (fds!.trim() !== '0 1 2') return `the program got fds ${JSON.stringify(fds)}, expected 0 1 2`;
       if (!/^10\.40\.0\.\d+\/24$/.test(addrs!)) return `no address: ${addrs}`;
       if (!/^\d+: eth0@/.test(link ?? '')) return `no eth0 in the launched namespace: ${link}`;
+      if (vid !== undefined && parent !== `fp0.${vid + 1}`) return `on ${parent}, not on VLAN ${vid + 1} of fp0`;
       return null;
     },
     leftovers() {
       const problems: string[] = [];
-      const now = linkNames().join();
-      if (now !== baseline) problems.push(`interfaces here ${baseline} -> ${now}`);
       // Processes of the ended pid namespace may take a moment to go (as leftovers.ts allows 2 s).
       let launched: string[] = [];
       for (let i = 0; i < 20 && (i === 0 || launched.length); i++) {
@@ -78,10 +94,13 @@ export function launcherTarget(prog: 'mkmacvlan' | 'mkipvlan', dir: string): Tar
       }
       problems.push(...launched, ...locksOnFile(LEASE_LOCK).map((l) => `lock held: ${l.trim()}`));
       // The held launch's entry (and any other live one) was still there after the chain.
-      const was = listed(before);
+      const was = listed(registryBefore);
       const is = listed(after);
       if (was.length === 0) problems.push('the held launch had no registry entry');
       for (const e of was) if (!is.includes(e)) problems.push(`the entry ${e} of a live launch was removed during the run`);
+      if (vid !== undefined && existsSync(`${after}.vlans`) && !readFileSync(`${after}.vlans`, 'utf8').includes(`: fp0.${vid}@fp0:`)) {
+        problems.push(`the sub-interface fp0.${vid} of a live launch was gone after the run`);
+      }
       // Every namespace is going: once the kernel has torn them down (their
       // devices go a moment after their last reference, later under load),
       // reconciling leaves nothing. What is still there after 10 s is stale.
@@ -96,11 +115,19 @@ export function launcherTarget(prog: 'mkmacvlan' | 'mkipvlan', dir: string): Tar
           if (readdirSync(LAUNCHED_DIR).length === 0) break;
           sh('sleep 0.1');
         }
+        // The sweep a reaper makes deletes every unused netgrant sub-interface: any VLAN left is a leak (removed for the next run).
+        if (vid !== undefined) reapVlans(nl, 10000);
       } finally {
         nl.close();
       }
       const stale = readdirSync(LAUNCHED_DIR).map((n) => `${n}: ${readFileSync(`${LAUNCHED_DIR}/${n}`, 'utf8').trim()}`);
       if (stale.length) problems.push(`registry entries left after the namespaces are gone: ${stale.join(' | ')}`);
+      for (const l of vid === undefined ? [] : vlansOnFp0()) {
+        problems.push(`${l.ifname} (alias ${JSON.stringify(l.ifalias ?? '')}) left on fp0 with no user`);
+        sh(`ip link del ${l.ifname}`);
+      }
+      const now = linkNames().join();
+      if (now !== baseline) problems.push(`interfaces here ${baseline} -> ${now}`);
       return problems.length ? problems.join('; ') : null;
     },
   };

@@ -324,7 +324,8 @@ async function eachStep(t: Target, steps: Step[], all: Step[], what: 'fault' | '
 
 /**
  * Fail each step in turn (at most `max` steps, sampled; only those `only`
- * keeps), then SIGKILL the chain at each.
+ * keeps: it sees each step's place in the whole recording), then SIGKILL
+ * the chain at each.
  */
 /**
  * NETGRANT_FAULT_SCALE (0 < x <= 1, default 1): of the sampled steps (one
@@ -342,7 +343,7 @@ function scaled(steps: Step[]): Step[] {
   return Array.from({ length: n }, (_, i) => steps[Math.floor((i * steps.length) / n)]!);
 }
 
-export async function injectEverywhere(t: Target, max = 60, only: (s: Step) => boolean = () => true, opts: { kills?: boolean } = {}): Promise<{ faults: Report; kills: Report }> {
+export async function injectEverywhere(t: Target, max = 60, only: (s: Step, i: number, all: Step[]) => boolean = () => true, opts: { kills?: boolean } = {}): Promise<{ faults: Report; kills: Report }> {
   const { steps: all, outcome } = await recordSteps(t);
   const base = { target: t.name, steps: all.length, kinds: new Set(all.map((s) => s.kind)).size, runs: 0, tolerated: 0, missed: 0, retried: 0 };
   const faults: Report = { ...base, failures: [] };
@@ -356,6 +357,34 @@ export async function injectEverywhere(t: Target, max = 60, only: (s: Step) => b
   await eachStep(t, steps, all, 'fault', faults);
   if (opts.kills !== false) await eachStep(t, steps, all, 'kill', kills);
   return { faults, kills };
+}
+
+/** strace's text of a buffer (its C escapes) as bytes, up to n of them. */
+function straceBytes(text: string, n: number): number[] {
+  const out: number[] = [];
+  const simple: Record<string, number> = { n: 10, t: 9, r: 13, v: 11, f: 12, '\\': 92, '"': 34 };
+  for (let i = 0; i < text.length && out.length < n; i++) {
+    if (text[i] !== '\\') out.push(text.charCodeAt(i));
+    else if (/[0-7]/.test(text[i + 1] ?? '')) {
+      const m = /^[0-7]{1,3}/.exec(text.slice(i + 1))![0];
+      out.push(parseInt(m, 8));
+      i += m.length;
+    } else out.push(simple[text[++i]!] ?? 0);
+  }
+  return out;
+}
+
+/**
+ * The netlink message a `sendto` step sends: its type (RTM_NEWLINK 16,
+ * RTM_DELLINK 17, RTM_GETLINK 18, ...) and flags (NLM_F_CREATE 0x400), from
+ * the header at the start of the buffer strace printed; undefined for any
+ * other step. How a target picks the requests of one path among a chain's.
+ */
+export function netlinkRequest(s: Step): { type: number; flags: number } | undefined {
+  const m = /^sendto\([0-9]+, "((?:[^"\\]|\\.)*)/.exec(s.line);
+  if (!m) return undefined;
+  const b = straceBytes(m[1]!, 8);
+  return b.length === 8 ? { type: b[4]! | (b[5]! << 8), flags: b[6]! | (b[7]! << 8) } : undefined;
 }
 
 /** One line of figures for a report (printed by the tests, quoted in docs/reliability.md). */

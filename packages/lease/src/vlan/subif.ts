@@ -15,7 +15,10 @@
 //   of its own namespace on it (a host-side macvtap, anything of the
 //   administrator's). A sub-interface with none is deleted by the next
 //   creator or reaper holding the lease lock, so a crash at any step leaves
-//   at most an unused one until then.
+//   at most an unused one until then, but between its creation and its
+//   record (the kernel takes no alias in the create): one killed there has
+//   no record and stays. A failure there (the create's answer lost, a
+//   request after it failing) deletes it (test/faults-vlan.vm.test.ts).
 import { InputError, SysError, createLink, deleteLink, dumpLinks, getLink, setLink, type LinkInfo, type Netlink } from '@netgrant/core';
 import type { LaunchEntry } from '../registry.js';
 
@@ -65,14 +68,21 @@ export function vlanSubInterface(nl: Netlink, homeIno: string, parent: LinkInfo,
     return { link: found, made: false };
   }
   const name = vlanName(parent.name, parent.index, vid);
+  let link: LinkInfo | null;
   try {
     createLink(nl, { kind: 'vlan', id: vid }, { name, parent: parent.index });
   } catch (e) {
     if (e instanceof SysError && e.code === 'EEXIST') throw new SysError(`create VLAN ${vid} of ${parent.name}`, 17, `${name} exists and is not VLAN ${vid} of ${parent.name}, or the VLAN is in another namespace`);
     if (e instanceof SysError && (e.code === 'EOPNOTSUPP' || e.code === 'ENOTSUP')) throw new SysError(`create VLAN ${vid} of ${parent.name}`, 95, 'the kernel has no 802.1Q support (module 8021q)');
+    undoCreate(nl, parent.index, vid); // the kernel may have made it and its answer been lost
     throw e;
   }
-  const link = getLink(nl, name);
+  try {
+    link = getLink(nl, name);
+  } catch (e) {
+    undoCreate(nl, parent.index, vid);
+    throw e;
+  }
   if (!link || link.kind !== 'vlan' || link.parent !== parent.index || link.vlanId !== vid) throw new SysError(`find the new VLAN ${name}`, 19 /* ENODEV */);
   try {
     const alias = vlanRecord(homeIno, parent.index, vid);
@@ -81,6 +91,22 @@ export function vlanSubInterface(nl: Netlink, homeIno: string, parent: LinkInfo,
   } catch (e) {
     deleteQuietly(nl, link.index);
     throw e;
+  }
+}
+
+/**
+ * After a failure between the create and the record: the VLAN vid on
+ * parentIndex the kernel may have made, deleted. There was none before the
+ * create and no creator makes one but under the lock: it is this call's.
+ * Without its record no sweep would ever delete it (the administrator's
+ * own are used as they are).
+ */
+function undoCreate(nl: Netlink, parentIndex: number, vid: number): void {
+  try {
+    const made = vlanOn(dumpLinks(nl), parentIndex, vid);
+    if (made) deleteLink(nl, made.index);
+  } catch {
+    // the first error is the one to report
   }
 }
 
