@@ -35,3 +35,4 @@ export * from './veth/launch.js';
 export * from './veth/cni.js';
 export * from './vlan/index.js';
 export * from './phys/index.js';
+export * from './scratch.js';

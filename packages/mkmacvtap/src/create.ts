@@ -9,11 +9,11 @@
 // the lease lock (@netgrant/lease vlan/subif.ts): the macvtap on it is its
 // user while it lives.
 import {
-  DeniedError, InputError, SysError, Netlink, CLONE_NEWNET, createLink, deleteLink, getLink, setLink, setns, currentNetns, unshareNet, inNetns,
-  close, closeQuietly, formatMac, withNetlink, type FdSpace,
+  DeniedError, InputError, SysError, Netlink, createLink, deleteLink, getLink, setLink, inNetns,
+  closeQuietly, formatMac, withNetlink, type FdSpace,
 } from '@netgrant/core';
 import {
-  checkClientNetns, checkRegistryDir, cull, homeNetnsIno, reconcile, sweepVlans, undoSubInterface, vlanSubInterface, currentNetnsTrusted, netnsTrusted, formatRecord, installPin, monotonicMs, randomMac, stableMac, withLeaseLockAsync,
+  checkClientNetns, checkRegistryDir, cull, viaScratchNetns, homeNetnsIno, reconcile, sweepVlans, undoSubInterface, vlanSubInterface, currentNetnsTrusted, netnsTrusted, formatRecord, installPin, monotonicMs, randomMac, stableMac, withLeaseLockAsync,
   type Lease, type LeaseRecord,
 } from '@netgrant/lease';
 import type { Plan } from './plan.js';
@@ -48,25 +48,15 @@ function pickName(): string {
  * Create the link on the parent (host: the server's namespace) and put it,
  * carrying its record, into the namespace this thread is in. The kernel
  * sets no alias in the request that creates a link, so the link is made
- * in a scratch namespace of its own, gets its record there, and only then
- * moves: a kill before the move takes the scratch namespace and the
- * macvtap with it (a macvtap dies with its namespace), one after it leaves
- * a recorded lease for the reaper.
+ * in a scratch namespace of its own (lease scratch.ts), gets its record
+ * there, and only then moves: a kill before the move takes the scratch
+ * namespace and the macvtap with it, one after it leaves a recorded lease
+ * for the reaper.
  */
 function createOn(host: Netlink, plan: Plan, lower: string, record: LeaseRecord): { name: string; alias: string } {
   const parent = getLink(host, lower);
   if (!parent) throw new InputError(`parent ${lower}: no such interface`);
-  const dest = currentNetns();
-  let scratch: number | undefined;
-  let nl: Netlink | undefined;
-  try {
-    unshareNet();
-    try {
-      scratch = currentNetns();
-      nl = Netlink.open();
-    } finally {
-      setns(dest, CLONE_NEWNET);
-    }
+  return viaScratchNetns((scratch, nl, dest) => {
     const mac = plan.mode === 'passthru' ? undefined : guestMacFor(plan, plan.name ?? '');
     createLink(host, { kind: 'macvtap', mode: plan.mode }, { name: 'mvtap0', parent: parent.index, mac, netnsFd: scratch });
     const link = getLink(nl, 'mvtap0');
@@ -83,11 +73,7 @@ function createOn(host: Netlink, plan: Plan, lower: string, record: LeaseRecord)
         throw e;
       }
     }
-  } finally {
-    nl?.close(); // the scratch namespace goes with its last reference, and anything left in it
-    if (scratch !== undefined) close(scratch);
-    close(dest);
-  }
+  });
 }
 
 function build(plan: Plan, fds: FdSpace, host: Netlink, target: number | undefined, lower: string): Created {

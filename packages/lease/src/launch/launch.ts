@@ -176,7 +176,8 @@ export function launch(req: LaunchRequest): Launched {
       let sub: SubInterface | undefined;
       try {
         return launchLocked(req, withCap, host, plans, parent, homeIno, (live) => {
-          if (req.vlan) sub = withCap('net_admin', () => vlanSubInterface(host, homeIno, parent, req.vlan!.vid));
+          // sys_admin too: the sub-interface is made in a scratch namespace (scratch.ts).
+          if (req.vlan) sub = withCap('sys_admin', () => withCap('net_admin', () => vlanSubInterface(host, homeIno, parent, req.vlan!.vid)));
           withCap('net_admin', () => sweepVlans(host, homeIno, live, sub?.link.index));
           return sub?.link ?? parent;
         });

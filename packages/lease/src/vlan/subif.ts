@@ -14,13 +14,14 @@
 //   registry entry (reconciled with the kernel) names it as parent, and links
 //   of its own namespace on it (a host-side macvtap, anything of the
 //   administrator's). A sub-interface with none is deleted by the next
-//   creator or reaper holding the lease lock, so a crash at any step leaves
-//   at most an unused one until then, but between its creation and its
-//   record (the kernel takes no alias in the create): one killed there has
-//   no record and stays. A failure there (the create's answer lost, a
-//   request after it failing) deletes it (test/faults-vlan.vm.test.ts).
+//   creator or reaper holding the lease lock. It is made and recorded in a
+//   scratch namespace and only then moved here (scratch.ts: the kernel
+//   takes no alias in the create), so a crash at any step leaves at most an
+//   unused recorded one until then, never one without its record; a failed
+//   step leaves nothing (test/faults-vlan.vm.test.ts).
 import { InputError, SysError, createLink, deleteLink, dumpLinks, getLink, setLink, type LinkInfo, type Netlink } from '@netgrant/core';
 import type { LaunchEntry } from '../registry.js';
+import { viaScratchNetns } from '../scratch.js';
 
 const IFNAMSIZ_MAX = 15;
 
@@ -68,45 +69,38 @@ export function vlanSubInterface(nl: Netlink, homeIno: string, parent: LinkInfo,
     return { link: found, made: false };
   }
   const name = vlanName(parent.name, parent.index, vid);
-  let link: LinkInfo | null;
+  const alias = vlanRecord(homeIno, parent.index, vid);
+  // Made and recorded in a scratch namespace, then moved here: a kill at
+  // any step leaves no VLAN without its record (scratch.ts).
+  viaScratchNetns((scratch, snl, dest) => {
+    try {
+      createLink(nl, { kind: 'vlan', id: vid }, { name, parent: parent.index, netnsFd: scratch });
+    } catch (e) {
+      if (e instanceof SysError && (e.code === 'EOPNOTSUPP' || e.code === 'ENOTSUP')) throw new SysError(`create VLAN ${vid} of ${parent.name}`, 95, 'the kernel has no 802.1Q support (module 8021q)');
+      // The kernel allows one VLAN of a VID per lower (another namespace's too: EEXIST).
+      if (e instanceof SysError && e.code === 'EEXIST') throw new SysError(`create VLAN ${vid} of ${parent.name}`, 17, `VLAN ${vid} of ${parent.name} exists in another namespace`);
+      throw e; // the kernel may have made it and its answer been lost: it goes with the scratch namespace
+    }
+    const made = getLink(snl, name);
+    if (!made || made.kind !== 'vlan' || made.vlanId !== vid) throw new SysError(`find the new VLAN ${name}`, 19 /* ENODEV */);
+    setLink(snl, made.index, { alias });
+    try {
+      setLink(snl, made.index, { netnsFd: dest });
+    } catch (e) {
+      if (e instanceof SysError && e.code === 'EEXIST') throw new SysError(`create VLAN ${vid} of ${parent.name}`, 17, `${name} exists and is not VLAN ${vid} of ${parent.name}`);
+      throw e;
+    }
+  });
+  // Here and recorded: from now on a failure deletes it (and a kill leaves it to the next sweep).
+  let link: LinkInfo | undefined;
   try {
-    createLink(nl, { kind: 'vlan', id: vid }, { name, parent: parent.index });
+    link = vlanOn(dumpLinks(nl), parent.index, vid);
+    if (!link || link.alias !== alias) throw new SysError(`find the new VLAN ${name}`, 19 /* ENODEV */);
+    setLink(nl, link.index, { up: true });
+    return { link: { ...link, up: true }, made: true };
   } catch (e) {
-    if (e instanceof SysError && e.code === 'EEXIST') throw new SysError(`create VLAN ${vid} of ${parent.name}`, 17, `${name} exists and is not VLAN ${vid} of ${parent.name}, or the VLAN is in another namespace`);
-    if (e instanceof SysError && (e.code === 'EOPNOTSUPP' || e.code === 'ENOTSUP')) throw new SysError(`create VLAN ${vid} of ${parent.name}`, 95, 'the kernel has no 802.1Q support (module 8021q)');
-    undoCreate(nl, parent.index, vid); // the kernel may have made it and its answer been lost
+    if (link) deleteQuietly(nl, link.index);
     throw e;
-  }
-  try {
-    link = getLink(nl, name);
-  } catch (e) {
-    undoCreate(nl, parent.index, vid);
-    throw e;
-  }
-  if (!link || link.kind !== 'vlan' || link.parent !== parent.index || link.vlanId !== vid) throw new SysError(`find the new VLAN ${name}`, 19 /* ENODEV */);
-  try {
-    const alias = vlanRecord(homeIno, parent.index, vid);
-    setLink(nl, link.index, { alias, up: true });
-    return { link: { ...link, alias, up: true }, made: true };
-  } catch (e) {
-    deleteQuietly(nl, link.index);
-    throw e;
-  }
-}
-
-/**
- * After a failure between the create and the record: the VLAN vid on
- * parentIndex the kernel may have made, deleted. There was none before the
- * create and no creator makes one but under the lock: it is this call's.
- * Without its record no sweep would ever delete it (the administrator's
- * own are used as they are).
- */
-function undoCreate(nl: Netlink, parentIndex: number, vid: number): void {
-  try {
-    const made = vlanOn(dumpLinks(nl), parentIndex, vid);
-    if (made) deleteLink(nl, made.index);
-  } catch {
-    // the first error is the one to report
   }
 }
 
