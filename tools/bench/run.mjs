@@ -56,8 +56,9 @@ if (!process.env.NETGRANT_BENCH_NS) {
     console.error('bench: fatal: the toolkit is not built (npm ci, or npm run build)');
     process.exit(100);
   }
-  // A fresh network namespace and a private mount namespace (own /run/netns).
-  const script = 'mount --make-rprivate / && mkdir -p /run/netns && mount -t tmpfs -o mode=0755 netgrant-bench /run/netns && ip link set lo up && exec "$@"';
+  // A fresh network namespace and a private mount namespace.
+  // Its own /run/netns and /run/netgrant (the lease lock, the launchers' registry): nothing of the bench's on the host's.
+  const script = 'mount --make-rprivate / && mkdir -p /run/netns /run/netgrant && mount -t tmpfs -o mode=0755 netgrant-bench /run/netns && mount -t tmpfs -o mode=0755 netgrant-bench /run/netgrant && ip link set lo up && exec "$@"';
   const r = spawnSync('unshare', ['--net', '--mount', '--', 'sh', '-c', script, 'sh', process.execPath, fileURLToPath(import.meta.url)], {
     stdio: 'inherit',
     env: { ...process.env, NETGRANT_BENCH_NS: '1' },
