@@ -3,7 +3,7 @@
 // (stale.ts) and returns the rest. The kernel's state is the only truth, so
 // a reaper killed at any moment and restarted, or a creator that culls
 // before counting, reconciles from it alone.
-import { SysError, deleteLink, dumpLinks, getLink, type LinkInfo, type Netlink } from '@netgrant/core';
+import { deleteLinkIfThere, dumpLinks, getLink, type LinkInfo, type Netlink } from '@netgrant/core';
 import { parseRecord, type LeaseRecord } from './record.js';
 import { staleContext, staleReason, type StaleContext } from './stale.js';
 
@@ -37,12 +37,7 @@ export function reapIfStale(nl: Netlink, lease: Lease, onReap?: OnReap, ctx: Sta
   // (The holders seen are still right: a node no process holds can never be opened again.)
   const reason = staleReason(now, lease.record, ctx);
   if (reason === null) return false;
-  try {
-    deleteLink(nl, now.index);
-  } catch (e) {
-    if (e instanceof SysError && e.code === 'ENODEV') return false; // gone meanwhile
-    throw e;
-  }
+  if (!deleteLinkIfThere(nl, now.index)) return false; // gone meanwhile
   onReap?.({ link: now, record: lease.record }, reason);
   return true;
 }

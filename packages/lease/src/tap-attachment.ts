@@ -7,7 +7,7 @@
 // stale.ts: a persistent `lease` would be), owned by the plugin's uid (an
 // ownerless persistent tap could be attached by anyone), and ends with DEL
 // or GC by its key, or with its namespace.
-import { InputError, SysError, Netlink, closeQuietly, createTun, deleteLink, dumpLinks, formatMac, getLink, inNetns, setLink, tunSetOwner, tunSetPersist } from '@netgrant/core';
+import { InputError, SysError, Netlink, closeQuietly, createTun, deleteLinkIfThere, dumpLinks, formatMac, getLink, inNetns, setLink, tunSetOwner, tunSetPersist } from '@netgrant/core';
 import { leasesOf, type Lease } from './leases.js';
 import { formatRecord } from './record.js';
 import { randomMac } from './mac.js';
@@ -69,21 +69,13 @@ export function findAttachmentTap(ns: number, cni: string): Lease | undefined {
   });
 }
 
-function deleteQuietly(nl: Netlink, index: number): void {
-  try {
-    deleteLink(nl, index);
-  } catch (e) {
-    if (!(e instanceof SysError && e.code === 'ENODEV')) throw e;
-  }
-}
-
 /** DEL: the attachment's tap in ns, if there is one. */
 export function endAttachmentTap(ns: number, cni: string): boolean {
   return inNetns(ns, () => {
     const nl = Netlink.open();
     try {
       const mine = tapsOf(nl).filter((l) => l.record.cni === cni);
-      for (const l of mine) deleteQuietly(nl, l.link.index);
+      for (const l of mine) deleteLinkIfThere(nl, l.link.index);
       return mine.length > 0;
     } finally {
       nl.close();
@@ -102,7 +94,7 @@ export function gcAttachmentTaps(network: string, valid: ReadonlySet<string>): s
   forEachNamespace((nl) => {
     for (const l of tapsOf(nl)) {
       if (!l.record.cni!.startsWith(`${network}/`) || valid.has(l.record.cni!)) continue;
-      deleteQuietly(nl, l.link.index);
+      deleteLinkIfThere(nl, l.link.index);
       ended.push(l.record.cni!);
     }
   }, { trustedOnly: true });

@@ -157,6 +157,17 @@ export function deleteLink(nl: Netlink, index: number): void {
   nl.request(RTM_DELLINK, 0, ifinfomsg(index), `delete link ${index}`);
 }
 
+/** Delete a link that may be gone meanwhile (with its namespace, or by another's hand): whether this call deleted it. */
+export function deleteLinkIfThere(nl: Netlink, index: number): boolean {
+  try {
+    deleteLink(nl, index);
+    return true;
+  } catch (e) {
+    if (e instanceof SysError && e.code === 'ENODEV') return false;
+    throw e;
+  }
+}
+
 /** A link from an RTM_NEWLINK message (a dump's, a get's or a notification's). */
 export function decodeLink(m: NlMessage): LinkInfo {
   const index = m.body.readInt32LE(4);

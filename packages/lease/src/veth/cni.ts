@@ -3,7 +3,7 @@
 // An attachment is one uid's: rootful netgrant-cni's are uid 0's, a
 // service's (mkveth --cni) the peer's. Every lookup is by (uid, key), so a
 // user's DEL, CHECK or GC never touches another's, nor the runtime's.
-import { Netlink, SysError, deleteLink, dumpLinks, type Env } from '@netgrant/core';
+import { Netlink, deleteLinkIfThere, dumpLinks, type Env } from '@netgrant/core';
 import { leasesOf, type Lease } from '../leases.js';
 import { setCniReply, type CniRequest } from '../cni.js';
 import type { LauncherCap } from '../launch/privileges.js';
@@ -17,20 +17,12 @@ export function vethAttachments(nl: Netlink, uid: number): Lease[] {
   return leasesOf(dumpLinks(nl)).filter((l) => l.record.kind === 'lease' && l.record.by === VETH_BY && l.record.uid === uid && l.record.cni !== undefined);
 }
 
-function deleteQuietly(nl: Netlink, index: number, withCap: WithCap): void {
-  try {
-    withCap('net_admin', () => deleteLink(nl, index));
-  } catch (e) {
-    if (!(e instanceof SysError && e.code === 'ENODEV')) throw e; // gone with its namespace meanwhile
-  }
-}
-
 /** DEL: uid's attachment key, if there is one (its namespace may be gone, or DEL repeated); whether one was deleted. */
 export function delVethAttachment(uid: number, key: string, withCap: WithCap = asIs): boolean {
   const nl = Netlink.open();
   try {
     const found = vethAttachments(nl, uid).filter((l) => l.record.cni === key);
-    for (const l of found) deleteQuietly(nl, l.link.index, withCap);
+    for (const l of found) withCap('net_admin', () => deleteLinkIfThere(nl, l.link.index));
     return found.length > 0;
   } finally {
     nl.close();
@@ -45,7 +37,7 @@ export function gcVethAttachments(uid: number, network: string, valid: ReadonlyS
     for (const l of vethAttachments(nl, uid)) {
       const key = l.record.cni!;
       if (key.startsWith(`${network}/`) && !valid.has(key)) {
-        deleteQuietly(nl, l.link.index, withCap);
+        withCap('net_admin', () => deleteLinkIfThere(nl, l.link.index));
         removed.push(key);
       }
     }

@@ -19,7 +19,7 @@
 //   takes no alias in the create), so a crash at any step leaves at most an
 //   unused recorded one until then, never one without its record; a failed
 //   step leaves nothing (test/faults-vlan.vm.test.ts).
-import { InputError, SysError, createLink, deleteLink, dumpLinks, getLink, setLink, type LinkInfo, type Netlink } from '@netgrant/core';
+import { InputError, SysError, createLink, deleteLink, deleteLinkIfThere, dumpLinks, getLink, setLink, type LinkInfo, type Netlink } from '@netgrant/core';
 import type { LaunchEntry } from '../registry.js';
 import { viaScratchNetns } from '../scratch.js';
 
@@ -137,12 +137,7 @@ export function sweepVlans(nl: Netlink, homeIno: string, live: readonly LaunchEn
   for (const l of links) {
     if (l.index === keep || !isNetgrantVlan(l, homeIno) || used.has(`${homeIno}.${l.index}`)) continue;
     if (links.some((u) => u.parent === l.index && u.parentNetnsid === undefined && u.index !== l.index)) continue;
-    try {
-      deleteLink(nl, l.index);
-      n++;
-    } catch (e) {
-      if (!(e instanceof SysError && e.code === 'ENODEV')) throw e;
-    }
+    if (deleteLinkIfThere(nl, l.index)) n++;
   }
   return n;
 }
