@@ -28,10 +28,20 @@
 //   before the kernel has torn down its devices: an entry whose MAC is still
 //   there is kept, so an address is never handed out while a dying
 //   namespace's interface still has it.
-import { readdirSync, readFileSync, writeFileSync, renameSync, unlinkSync, lstatSync, mkdirSync } from 'node:fs';
-import { InputError, SysError, macText, type Netlink } from '@netgrant/core';
+import { readdirSync, readFileSync, writeFileSync, renameSync, unlinkSync, lstatSync, mkdirSync, fstatSync } from 'node:fs';
+import { InputError, SysError, close, currentNetns, macText, type Netlink } from '@netgrant/core';
 import { LEASE_DIR } from './lock.js';
 import { cniOk, formatRecord } from './record.js';
+
+/** The inode of this thread's network namespace (the refs' "<ino>"). */
+export function homeNetnsIno(): string {
+  const home = currentNetns();
+  try {
+    return String(fstatSync(home).ino);
+  } finally {
+    close(home);
+  }
+}
 
 export const LAUNCHED_DIR = `${LEASE_DIR}/launched`;
 

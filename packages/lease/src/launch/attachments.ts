@@ -11,9 +11,8 @@
 // uid's entries (uid 0's): a service's --cni attachments (launch/cni.ts)
 // are its users', under their uids, and a network of the same name must
 // not reach them.
-import { Netlink, close, currentNetns } from '@netgrant/core';
-import { fstatSync } from 'node:fs';
-import { checkRegistryDir, deletePeerLink, entryRecord, reconcile, removeEntry, type LaunchEntry } from '../registry.js';
+import { Netlink } from '@netgrant/core';
+import { checkRegistryDir, deletePeerLink, entryRecord, homeNetnsIno, reconcile, removeEntry, type LaunchEntry } from '../registry.js';
 import { underLeaseLock } from './launch.js';
 import type { LauncherCap } from './privileges.js';
 
@@ -23,9 +22,7 @@ const asRoot = <U>(_cap: LauncherCap, fn: () => U): U => fn();
 function withEntries<T>(uid: number, lockWaitMs: number, fn: (host: Netlink, live: LaunchEntry[]) => T): T {
   const host = Netlink.open();
   try {
-    const home = currentNetns();
-    const homeIno = String(fstatSync(home).ino);
-    close(home);
+    const homeIno = homeNetnsIno();
     return underLeaseLock(lockWaitMs, asRoot, () => {
       checkRegistryDir();
       return fn(host, reconcile(host, homeIno).live.filter((e) => e.uid === uid && e.cni !== undefined));

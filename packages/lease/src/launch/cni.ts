@@ -6,9 +6,8 @@
 // client owns the interface and could keep it, with its address, after any
 // delete of ours, so DEL and GC free the address when the runtime deletes
 // the container's namespace (within TOMBSTONE_SECONDS), never before.
-import { Netlink, close, currentNetns, type Env } from '@netgrant/core';
-import { fstatSync } from 'node:fs';
-import { checkRegistryDir, reconcile, type LaunchEntry } from '../registry.js';
+import { Netlink, type Env } from '@netgrant/core';
+import { checkRegistryDir, homeNetnsIno, reconcile, type LaunchEntry } from '../registry.js';
 import { setCniReply, type CniRequest } from '../cni.js';
 import { underLeaseLock } from './launch.js';
 import type { LauncherCap } from './privileges.js';
@@ -17,9 +16,7 @@ type WithCap = <T>(cap: LauncherCap, fn: () => T) => T;
 
 /** The live attachments of uid made by launcher by, from the registry reconciled with the kernel (under the lease lock). */
 export function launchedAttachments(by: string, uid: number, lockWaitMs: number, withCap: WithCap): LaunchEntry[] {
-  const home = currentNetns();
-  const homeIno = String(fstatSync(home).ino);
-  close(home);
+  const homeIno = homeNetnsIno();
   const host = withCap('net_admin', () => Netlink.open());
   try {
     return underLeaseLock(lockWaitMs, withCap, () =>

@@ -29,7 +29,7 @@ import type { LaunchConfig } from './conf.js';
 import type { LauncherCap } from './privileges.js';
 import { LEASE_LOCK, openLeaseLock } from '../lock.js';
 import { parseRecord } from '../record.js';
-import { assignNsid, checkRegistryDir, entryRecord, markGone, reconcile, removeEntry, writeEntry, type LaunchEntry } from '../registry.js';
+import { assignNsid, checkRegistryDir, entryRecord, homeNetnsIno, markGone, reconcile, removeEntry, writeEntry, type LaunchEntry } from '../registry.js';
 import { netlinkIn } from './target.js';
 import { addAssigned, checkAsked, type Asked } from './asked.js';
 import { checkVidAllowed } from '../vlan/vid.js';
@@ -168,9 +168,7 @@ export function launch(req: LaunchRequest): Launched {
       if (missing) throw new InputError(`${missing.cidr.text}: no gateway (${req.vlan ? `on VLAN ${req.vlan.vid} set "gateway"` : `no host address on ${parent.name} in it; set "gateway"`})`);
     }
 
-    const home = currentNetns();
-    const homeIno = String(fstatSync(home).ino);
-    close(home);
+    const homeIno = homeNetnsIno();
     return underLeaseLock(req.lockWaitMs, withCap, () => {
       // The lower the link goes on: the parent, or its sub-interface for -V.
       let sub: SubInterface | undefined;

@@ -1,21 +1,10 @@
 // The sweep of unused sub-interfaces on its own (netgrant-reap, the
 // resident reaper): under the lease lock, with the registry reconciled with
 // the kernel first, as a creator's own sweep is.
-import { close, currentNetns, dumpLinks, type Netlink } from '@netgrant/core';
-import { fstatSync } from 'node:fs';
+import { dumpLinks, type Netlink } from '@netgrant/core';
 import { withLeaseLockOrSkip } from '../lock.js';
-import { checkRegistryDir, reconcile } from '../registry.js';
+import { checkRegistryDir, homeNetnsIno, reconcile } from '../registry.js';
 import { VLAN_RECORD_PREFIX, isNetgrantVlan, sweepVlans } from './subif.js';
-
-/** The inode of this thread's network namespace (the refs' "<ino>"). */
-export function homeNetnsIno(): string {
-  const home = currentNetns();
-  try {
-    return String(fstatSync(home).ino);
-  } finally {
-    close(home);
-  }
-}
 
 /**
  * Delete the unused netgrant sub-interfaces of nl's namespace (this
