@@ -29,8 +29,17 @@ async function ask(conf: NetConf, op: string, vars: Request): Promise<Map<string
  * plugin owns: it deletes it there itself (the service's entry, and the
  * address, are held until the namespace goes: the service cannot know the
  * interface is gone). A veth pair goes with its host end, the service's.
+ * The service is asked first: entering the container's namespace is for
+ * good (rootless.ts inNetns), and nothing waits on the event loop after it.
  */
 export async function delRootless(env: CniEnv, conf: NetConf, kind: string): Promise<void> {
+  let failed: unknown;
+  try {
+    await ask(conf, 'DEL', attachmentVars(env, conf));
+  } catch (e) {
+    if (!(e instanceof CniError) || (e.code !== CODE.tryAgain && e.code !== CODE.refused)) failed = e;
+    else say('netgrant-cni', 'warning', `DEL: ${e.message} (what the service made ends with the container's namespace)`);
+  }
   if (kind !== 'veth' && env.netns !== '') {
     try {
       const ns = openNetns(env);
@@ -46,12 +55,7 @@ export async function delRootless(env: CniEnv, conf: NetConf, kind: string): Pro
       say('netgrant-cni', 'warning', `DEL: ${env.ifname} in CNI_NETNS: ${(e as Error).message}`);
     }
   }
-  try {
-    await ask(conf, 'DEL', attachmentVars(env, conf));
-  } catch (e) {
-    if (!(e instanceof CniError) || (e.code !== CODE.tryAgain && e.code !== CODE.refused)) throw e;
-    say('netgrant-cni', 'warning', `DEL: ${e.message} (what the service made ends with the container's namespace)`);
-  }
+  if (failed !== undefined) throw failed;
 }
 
 /** GC: the still-valid attachments as "CONTAINERID/IFNAME" words; the service deletes the rest of the peer's in this network. */
