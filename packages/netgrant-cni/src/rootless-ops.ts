@@ -12,7 +12,7 @@
 // nothing to delete.
 import { closeQuietly, deleteLink, dumpAddresses, getLink, say } from '@netgrant/core';
 import { CniError, CODE, type CniEnv, type NetConf } from './spec.js';
-import { askService, attachmentVars, inNetns, openNetns, type Request } from './rootless.js';
+import { askService, attachmentVars, enterNetns, openNetns, type Request } from './rootless.js';
 
 /** What the service answered, or CniError with its code (a chain without --cni does not answer CNIREPLY). */
 async function ask(conf: NetConf, op: string, vars: Request): Promise<Map<string, string>> {
@@ -30,7 +30,7 @@ async function ask(conf: NetConf, op: string, vars: Request): Promise<Map<string
  * address, are held until the namespace goes: the service cannot know the
  * interface is gone). A veth pair goes with its host end, the service's.
  * The service is asked first: entering the container's namespace is for
- * good (rootless.ts inNetns), and nothing waits on the event loop after it.
+ * good (rootless.ts enterNetns), and nothing waits on the event loop after it.
  */
 export async function delRootless(env: CniEnv, conf: NetConf, kind: string): Promise<void> {
   let failed: unknown;
@@ -44,7 +44,7 @@ export async function delRootless(env: CniEnv, conf: NetConf, kind: string): Pro
     try {
       const ns = openNetns(env);
       try {
-        inNetns(ns, (nl) => {
+        enterNetns(ns, (nl) => {
           const link = getLink(nl, env.ifname);
           if (link && link.kind === kind) deleteLink(nl, link.index);
         });
@@ -85,7 +85,7 @@ export async function checkRootless(env: CniEnv, conf: NetConf, kind: string, ex
     const addrs = (answer.get('NETADDRS') ?? '').split(',').filter((a) => a !== '');
     const sorted = (l: string[]) => l.slice().sort().join(',');
     if (expected && sorted(expected) !== sorted(addrs)) throw new CniError(CODE.system, 'the lease\'s addresses are not prevResult\'s', `${addrs.join(',')} vs ${expected.join(',')}`);
-    inNetns(ns, (nl) => {
+    enterNetns(ns, (nl) => {
       const link = getLink(nl, env.ifname);
       if (!link || link.kind !== kind) throw new CniError(CODE.system, `no ${kind} ${env.ifname} in CNI_NETNS`);
       if (!link.up) throw new CniError(CODE.system, `${env.ifname} is down`);

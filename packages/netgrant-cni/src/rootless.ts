@@ -49,7 +49,7 @@ export function servicePath(conf: NetConf): string {
  * (podman's rootless-netns it could, a test's or the host's it cannot), and
  * it has nothing more to do in its own. Once per process.
  */
-export function inNetns<T>(ns: number, fn: (nl: Netlink) => T): T {
+export function enterNetns<T>(ns: number, fn: (nl: Netlink) => T): T {
   setns(ns, CLONE_NEWNET);
   const nl = Netlink.open();
   try {
@@ -107,7 +107,7 @@ export async function addRootless(env: CniEnv, conf: NetConf, kind: string): Pro
     const [ifname, addrs, gateways, hostIf] = ['NETIF', 'NETADDRS', 'NETGATEWAYS', 'NETHOSTIF'].map((k) => vars.get(k) ?? '') as [string, string, string, string];
     if (ifname !== env.ifname) {
       // A pair the service made that the plugin cannot use: its inside end deleted (the pair goes with it; else the runtime's deleting the namespace after the failed ADD takes it).
-      if (ifname !== '' && ifNameProblem(ifname) === null) inNetns(ns, (nl) => {
+      if (ifname !== '' && ifNameProblem(ifname) === null) enterNetns(ns, (nl) => {
         const link = getLink(nl, ifname);
         if (link) deleteLink(nl, link.index);
       });
@@ -117,7 +117,7 @@ export async function addRootless(env: CniEnv, conf: NetConf, kind: string): Pro
     const gws = gateways.split(',');
     if (addresses.length === 0 || gws.length !== addresses.length) throw new CniError(CODE.system, 'the service\'s answer has no addresses (NETADDRS, NETGATEWAYS)');
     // What the service made must be what the network asks for (the result says what it is); else it goes.
-    const link = inNetns(ns, (nl) => {
+    const link = enterNetns(ns, (nl) => {
       const l = getLink(nl, ifname);
       if (l && l.kind !== kind) deleteLink(nl, l.index);
       return l;
