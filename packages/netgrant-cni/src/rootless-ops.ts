@@ -10,9 +10,10 @@
 // says the namespace is gone), and the runtime deletes that namespace
 // after DEL. Podman sends DEL after a failed ADD too, where there is
 // nothing to delete.
-import { closeQuietly, deleteLink, dumpAddresses, getLink, say } from '@netgrant/core';
-import { CniError, CODE, type CniEnv, type NetConf } from './spec.js';
-import { askService, attachmentVars, enterNetns, openNetns, type Request } from './rootless.js';
+import { closeQuietly, deleteLink, getLink, say } from '@netgrant/core';
+import { CniError, CODE, openNetns, type CniEnv, type NetConf } from './spec.js';
+import { checkInterface, checkPrevAddresses } from './check.js';
+import { askService, attachmentVars, enterNetns, type Request } from './rootless.js';
 
 /** What the service answered, or CniError with its code (a chain without --cni does not answer CNIREPLY). */
 async function ask(conf: NetConf, op: string, vars: Request): Promise<Map<string, string>> {
@@ -42,7 +43,7 @@ export async function delRootless(env: CniEnv, conf: NetConf, kind: string): Pro
   }
   if (kind !== 'veth' && env.netns !== '') {
     try {
-      const ns = openNetns(env);
+      const ns = openNetns(env.netns);
       try {
         enterNetns(ns, (nl) => {
           const link = getLink(nl, env.ifname);
@@ -79,20 +80,12 @@ export async function statusRootless(conf: NetConf): Promise<void> {
  * up, with them (the plugin owns that namespace and looks itself).
  */
 export async function checkRootless(env: CniEnv, conf: NetConf, kind: string, expected: string[] | undefined): Promise<void> {
-  const ns = openNetns(env);
+  const ns = openNetns(env.netns);
   try {
     const answer = await ask(conf, 'CHECK', attachmentVars(env, conf));
     const addrs = (answer.get('NETADDRS') ?? '').split(',').filter((a) => a !== '');
-    const sorted = (l: string[]) => l.slice().sort().join(',');
-    if (expected && sorted(expected) !== sorted(addrs)) throw new CniError(CODE.system, 'the lease\'s addresses are not prevResult\'s', `${addrs.join(',')} vs ${expected.join(',')}`);
-    enterNetns(ns, (nl) => {
-      const link = getLink(nl, env.ifname);
-      if (!link || link.kind !== kind) throw new CniError(CODE.system, `no ${kind} ${env.ifname} in CNI_NETNS`);
-      if (!link.up) throw new CniError(CODE.system, `${env.ifname} is down`);
-      const have = new Set(dumpAddresses(nl).filter((a) => a.index === link.index).map((a) => `${a.address}/${a.prefix}`));
-      const lost = addrs.filter((a) => !have.has(a));
-      if (lost.length) throw new CniError(CODE.system, `${env.ifname} lacks its addresses`, lost.join(','));
-    });
+    checkPrevAddresses(expected, addrs, 'lease');
+    enterNetns(ns, (nl) => checkInterface(nl, env.ifname, kind, addrs, `no ${kind} ${env.ifname} in CNI_NETNS`));
   } finally {
     closeQuietly(ns);
   }

@@ -14,8 +14,8 @@
 // that is not what the network asks for. The other operations:
 // rootless-ops.ts.
 import { readFileSync } from 'node:fs';
-import { CLONE_NEWNET, Netlink, closeQuietly, deleteLink, ifNameProblem, connectUnix, decodeEnv, encodeEnv, getLink, openNamespaceUntrusted, recvMessage, sendMessage, setns, unixSocket } from '@netgrant/core';
-import { CniError, CODE, type CniEnv, type NetConf } from './spec.js';
+import { CLONE_NEWNET, Netlink, closeQuietly, deleteLink, ifNameProblem, connectUnix, decodeEnv, encodeEnv, getLink, recvMessage, sendMessage, setns, unixSocket } from '@netgrant/core';
+import { CniError, CODE, openNetns, type CniEnv, type NetConf } from './spec.js';
 import type { Attached } from './result.js';
 
 /** The initial user namespace maps every uid to itself. */
@@ -91,17 +91,8 @@ export async function askService(conf: NetConf, vars: Request, fds: number[] = [
   }
 }
 
-/** The container's namespace (CNI_NETNS), opened without following it into anything but a namespace. */
-export function openNetns(env: CniEnv): number {
-  try {
-    return openNamespaceUntrusted(env.netns, CLONE_NEWNET);
-  } catch (e) {
-    throw new CniError(CODE.invalidEnv, 'CNI_NETNS: not a network namespace', `${env.netns.slice(0, 200)}: ${(e as Error).message}`);
-  }
-}
-
 export async function addRootless(env: CniEnv, conf: NetConf, kind: string): Promise<Attached> {
-  const ns = openNetns(env);
+  const ns = openNetns(env.netns);
   try {
     const vars = await askService(conf, [['REQOP', 'ADD'], ...attachmentVars(env, conf), ['REQKIND', kind]], [ns]);
     const [ifname, addrs, gateways, hostIf] = ['NETIF', 'NETADDRS', 'NETGATEWAYS', 'NETHOSTIF'].map((k) => vars.get(k) ?? '') as [string, string, string, string];

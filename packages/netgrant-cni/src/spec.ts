@@ -1,7 +1,7 @@
 // The CNI contract (containernetworking/cni SPEC.md 1.0 and 1.1): the
 // versions this plugin speaks, the error JSON with the spec's codes, the
 // environment each command needs, the request config's common keys.
-import { DeniedError, InputError, SysError } from '@netgrant/core';
+import { CLONE_NEWNET, DeniedError, InputError, SysError, openNamespaceUntrusted } from '@netgrant/core';
 import { CNI_CONTAINER_ID, CNI_NETWORK_NAME } from '@netgrant/lease';
 
 /** VERSION's list; a result carries the request's own version. */
@@ -118,4 +118,13 @@ export function parseNetConf(text: string, command: Command): NetConf {
   if (typeof o.name !== 'string' || !CNI_NETWORK_NAME.test(o.name)) throw new CniError(CODE.invalidConfig, 'name: missing or not a network name (a letter or digit, then letters, digits, _ . -; at most 64)');
   if (typeof o.type !== 'string') throw new CniError(CODE.invalidConfig, 'type: missing');
   return { cniVersion, name: o.name, type: o.type, raw: o };
+}
+
+/** CNI_NETNS opened: a network namespace (error 4 if it is not one). */
+export function openNetns(path: string): number {
+  try {
+    return openNamespaceUntrusted(path, CLONE_NEWNET);
+  } catch (e) {
+    throw new CniError(CODE.invalidEnv, 'CNI_NETNS: not a network namespace', `${path.slice(0, 200)}: ${(e as Error).message}`);
+  }
 }

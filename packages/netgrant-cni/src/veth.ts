@@ -4,10 +4,11 @@
 // the record keyed by the attachment, in the plugin's namespace. The pool
 // is the administrator's mkveth configuration ("config", default
 // /etc/netgrant/veth.conf), read as mkveth reads it.
-import { Netlink, closeQuietly, dumpAddresses, getLink, openNamespaceUntrusted, setns, currentNetns, CLONE_NEWNET } from '@netgrant/core';
+import { Netlink, closeQuietly, inNetns } from '@netgrant/core';
 import { checkClientNetns, delVethAttachment, findVethAttachment, gcVethAttachments, launchVeth, launcherPrivileges, parseVethConfig, dropLauncherCaps, type VethConfig } from '@netgrant/lease';
 import { readPool } from './pool.js';
-import { CniError, CODE, type CniEnv, type NetConf } from './spec.js';
+import { CniError, CODE, openNetns, type CniEnv, type NetConf } from './spec.js';
+import { checkInterface, checkPrevAddresses } from './check.js';
 import type { Attached } from './result.js';
 
 const DEFAULT_CONFIG = '/etc/netgrant/veth.conf';
@@ -22,12 +23,7 @@ export function vethPool(conf: NetConf): VethConfig {
 
 /** The container's namespace from CNI_NETNS: a network namespace, never this one. */
 export function openContainerNetns(path: string): number {
-  let ns: number;
-  try {
-    ns = openNamespaceUntrusted(path, CLONE_NEWNET);
-  } catch (e) {
-    throw new CniError(CODE.invalidEnv, 'CNI_NETNS: not a network namespace', `${path.slice(0, 200)}: ${(e as Error).message}`);
-  }
+  const ns = openNetns(path);
   try {
     checkClientNetns(ns, undefined, true);
   } catch (e) {
@@ -76,28 +72,16 @@ export function checkVeth(env: CniEnv, key: string, expected: string[] | undefin
   if (!lease) throw new CniError(CODE.unknownContainer, 'no such attachment', key);
   const addrs = lease.record.addrs ?? [];
   if (!lease.link.up) throw new CniError(CODE.system, `host end ${lease.link.name} is down`);
-  if (expected && expected.slice().sort().join(',') !== addrs.slice().sort().join(',')) throw new CniError(CODE.system, 'the lease\'s addresses are not prevResult\'s', `${addrs.join(',')} vs ${expected.join(',')}`);
+  checkPrevAddresses(expected, addrs, 'lease');
   const ns = openContainerNetns(env.netns);
-  const home = currentNetns();
   let inside: Netlink;
   try {
-    setns(ns, CLONE_NEWNET);
-    try {
-      inside = Netlink.open();
-    } finally {
-      setns(home, CLONE_NEWNET);
-    }
+    inside = inNetns(ns, () => Netlink.open());
   } finally {
-    closeQuietly(home);
     closeQuietly(ns);
   }
   try {
-    const link = getLink(inside, env.ifname);
-    if (!link || link.kind !== 'veth') throw new CniError(CODE.system, `no veth ${env.ifname} in CNI_NETNS`);
-    if (!link.up) throw new CniError(CODE.system, `${env.ifname} is down`);
-    const have = new Set(dumpAddresses(inside).filter((a) => a.index === link.index).map((a) => `${a.address}/${a.prefix}`));
-    const lost = addrs.filter((a) => !have.has(a));
-    if (lost.length) throw new CniError(CODE.system, `${env.ifname} lacks its addresses`, lost.join(','));
+    checkInterface(inside, env.ifname, 'veth', addrs, `no veth ${env.ifname} in CNI_NETNS`);
   } finally {
     inside.close();
   }

@@ -11,10 +11,11 @@
 // client entry of the launched-namespace registry with its key (lease
 // attachments.ts): the container's namespace may be its user's, whose root
 // could forge any record in there.
-import { Netlink, closeQuietly, currentNetns, deleteLink, dumpAddresses, dumpLinks, getLink, ifNameProblem } from '@netgrant/core';
+import { Netlink, closeQuietly, currentNetns, deleteLink, dumpLinks, getLink, ifNameProblem } from '@netgrant/core';
 import { IPVLAN_LAUNCHER, MACVLAN_LAUNCHER, dropLauncherCaps, endAttachment, entryRecord, findAttachment, gcAttachments, launch, launcherPrivileges, leasesOf, netlinkIn, parseLaunchConfig, type LaunchConfig, type LauncherSpec } from '@netgrant/lease';
 import { fstatSync } from 'node:fs';
 import { CniError, CODE, type CniEnv, type NetConf } from './spec.js';
+import { checkInterface, checkPrevAddresses } from './check.js';
 import type { Attached } from './result.js';
 import { readPool } from './pool.js';
 import { containerNetnsIfThere, openContainerNetns } from './veth.js';
@@ -108,7 +109,7 @@ export function checkVlan(env: CniEnv, conf: NetConf, text: string, key: string,
   if (ipam) runIpam(ipam, 'CHECK', env, text);
   const e = findAttachment(process.getuid!(), key, LOCK_WAIT_MS);
   if (!e) throw new CniError(CODE.unknownContainer, 'no such attachment', key);
-  if (expected && expected.slice().sort().join(',') !== e.addresses.slice().sort().join(',')) throw new CniError(CODE.system, 'the attachment\'s addresses are not prevResult\'s', `${e.addresses.join(',')} vs ${expected.join(',')}`);
+  checkPrevAddresses(expected, e.addresses, 'attachment');
   const ns = openContainerNetns(env.netns);
   const home = currentNetns();
   let inside: Netlink;
@@ -120,12 +121,7 @@ export function checkVlan(env: CniEnv, conf: NetConf, text: string, key: string,
     closeQuietly(ns);
   }
   try {
-    const link = getLink(inside, env.ifname);
-    if (!link || link.kind !== kind || link.alias !== entryRecord(e)) throw new CniError(CODE.system, `no ${kind} ${env.ifname} of this attachment in CNI_NETNS`);
-    if (!link.up) throw new CniError(CODE.system, `${env.ifname} is down`);
-    const have = new Set(dumpAddresses(inside).filter((a) => a.index === link.index).map((a) => `${a.address}/${a.prefix}`));
-    const lost = e.addresses.filter((a) => !have.has(a));
-    if (lost.length) throw new CniError(CODE.system, `${env.ifname} lacks its addresses`, lost.join(','));
+    checkInterface(inside, env.ifname, kind, e.addresses, `no ${kind} ${env.ifname} of this attachment in CNI_NETNS`, entryRecord(e));
   } finally {
     inside.close();
   }
